@@ -1,0 +1,106 @@
+/**
+ * The typed configuration of one sidekick, produced by `lib/cli.ts` from argv (or built by hand
+ * when embedding). Durations are in milliseconds.
+ * @module
+ */
+
+/** Backend selection policy inside one site. */
+export type HostBalance = "least" | "random";
+
+/** Everything a sidekick needs to run; one field per command-line flag plus the SITE arguments. */
+export interface Config {
+  /** `--address`, `-a`: listen address (`host:port`, `:port`, `[::1]:port`). */
+  address: string;
+  /** `--health-path`, `-p`: normalised, always starts with `/`. */
+  healthPath: string;
+  /** `--read-health-path`, `-r`: health path of the last site; normalised, starts with `/`. */
+  readHealthPath: string;
+  /** `--health-port`: 0 means "the endpoint's own port". */
+  healthPort: number;
+  /** `--health-duration`, `-d`: base interval between checks, ms, > 0. */
+  healthDurationMs: number;
+  /** `--health-timeout`: bound on one whole health exchange, ms, > 0. */
+  healthTimeoutMs: number;
+  /** `--insecure`, `-i`: skip TLS verification towards https backends. */
+  insecure: boolean;
+  /** `--rr-dns-mode`: one backend per resolved address for single-endpoint sites. */
+  rrDnsMode: boolean;
+  /** `--health-optimistic`: only check backends while they are DOWN. */
+  healthOptimistic: boolean;
+  /** `--auto-tls-host`: comma-separated hosts/IPs for a generated self-signed certificate. */
+  autoTlsHost: string;
+  /** `--log`, `-l`: print UP/DOWN state changes. */
+  log: boolean;
+  /** `--trace`, `-t`: `all`, `application`, `minio`, or `""` for no trace output. */
+  trace: string;
+  /** Whether `--trace` was given explicitly (forces console mode). */
+  traceExplicit: boolean;
+  /** `--quiet`, `-q`: no log or trace lines. */
+  quiet: boolean;
+  /** `--json`: log and trace lines as JSON. */
+  json: boolean;
+  /** `--debug`: verbose trace records. */
+  debug: boolean;
+  /** `--cacert`: PEM file with extra CAs for https backends. */
+  cacert: string;
+  /** `--client-cert`: PEM client certificate for mTLS towards backends. */
+  clientCert: string;
+  /** `--client-key`: PEM client key for mTLS towards backends. */
+  clientKey: string;
+  /** `--cert`: server certificate (PEM) for TLS termination. */
+  cert: string;
+  /** `--key`: server private key (PEM). */
+  key: string;
+  /** `--key-password`: password of an encrypted server key. */
+  keyPassword: string;
+  /** `--pprof`: address of the separate profiling listener, or `""`. */
+  pprof: string;
+  /** `--dns-ttl`: DNS cache refresh period, ms, > 0. */
+  dnsTtlMs: number;
+  /** `--errors`, `-e`: only trace records with status 400..599. */
+  errors: boolean;
+  /** `--status-code` (repeatable): only trace records with one of these statuses. */
+  statusCodes: number[];
+  /** `--host-balance`: `least` (default) or `random`. */
+  hostBalance: HostBalance;
+  /** `--tls-max` (hidden): only `1.3` is supported by the Deno TLS stack. */
+  tlsMax: string;
+  /** The SITE arguments, in priority order, unexpanded. */
+  sites: string[];
+}
+
+/** The defaults of every flag, as in the Go sidekick (§1.2 of the behaviour spec). */
+export const DEFAULTS: Readonly<Omit<Config, "sites" | "statusCodes">> = Object.freeze({
+  address: ":8080",
+  healthPath: "/",
+  readHealthPath: "/",
+  healthPort: 0,
+  healthDurationMs: 5_000,
+  healthTimeoutMs: 10_000,
+  insecure: false,
+  rrDnsMode: false,
+  healthOptimistic: false,
+  autoTlsHost: "",
+  log: false,
+  trace: "all",
+  traceExplicit: false,
+  quiet: false,
+  json: false,
+  debug: false,
+  cacert: "",
+  clientCert: "",
+  clientKey: "",
+  cert: "",
+  key: "",
+  keyPassword: "",
+  pprof: "",
+  dnsTtlMs: 600_000,
+  errors: false,
+  hostBalance: "least",
+  tlsMax: "1.3",
+});
+
+/** A full {@linkcode Config} from the defaults plus the given overrides (for embedding and tests). */
+export function makeConfig(overrides: Partial<Config> & { sites: string[] }): Config {
+  return { ...DEFAULTS, statusCodes: [], ...overrides };
+}
