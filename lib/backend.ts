@@ -1,0 +1,158 @@
+/**
+ * One backend: its endpoint, its UP/DOWN state with timestamps, and its in-flight count.
+ * State changes only through {@linkcode Backend.markUp} and {@linkcode Backend.markDown}, which
+ * report real transitions (never UP→UP or DOWN→DOWN) to the listener given at construction.
+ * @module
+ */
+
+/** A real UP/DOWN transition of one backend, as the `--log` lines report it. */
+export interface Transition {
+  /** The backend's endpoint string (display name and metric label). */
+  endpoint: string;
+  /** 1-based site number. */
+  site: number;
+  /** The new state. */
+  state: "up" | "down";
+  /** Why the backend went DOWN (empty for UP). */
+  reason: string;
+  /** For UP: how long it had been DOWN, in ms (0 if unknown). */
+  downtimeMs: number;
+  /** Wall-clock time of the transition, ms since the epoch. */
+  at: number;
+}
+
+/** Receives every real transition. */
+export type TransitionListener = (t: Transition) => void;
+
+/** The plain-data view of a backend (copyable into a message, e.g. for worker isolates). */
+export interface BackendSnapshot {
+  endpoint: string;
+  site: number;
+  up: boolean;
+  inflight: number;
+  lastError: string;
+  /** Start of the current (or last) downtime, ms since the epoch. */
+  downSince: number;
+  /** Sum of finished downtimes, ms. */
+  totalDowntimeMs: number;
+  /** Length of the last finished downtime, ms. */
+  lastDowntimeMs: number;
+}
+
+/** One backend of one site. */
+export class Backend {
+  /** The endpoint as given (minus one trailing slash): display name and metric label. */
+  readonly endpoint: string;
+  /** 1-based site number (priority tier). */
+  readonly site: number;
+  /** `scheme://host[:port]` of the endpoint: where proxied requests go. */
+  readonly origin: string;
+  /** The full URL of the active health check. */
+  readonly healthUrl: string;
+  /** Requests currently being proxied to this backend (whole exchange, body included). */
+  inflight = 0;
+  /** Wall-clock ms when a request to it last finished (0 = never). */
+  lastFinished = 0;
+  #up = false;
+  #lastError = "";
+  #downSince: number;
+  #totalDowntimeMs = 0;
+  #lastDowntimeMs = 0;
+  readonly #onTransition: TransitionListener;
+
+  /** A backend starts DOWN; its downtime counts from `now`. */
+  constructor(
+    endpoint: string,
+    site: number,
+    healthUrl: string,
+    onTransition: TransitionListener,
+    now: number = Date.now(),
+  ) {
+    this.endpoint = endpoint;
+    this.site = site;
+    this.origin = new URL(endpoint).origin;
+    this.healthUrl = healthUrl;
+    this.#onTransition = onTransition;
+    this.#downSince = now;
+  }
+
+  /** Whether the backend currently takes traffic. */
+  get up(): boolean {
+    return this.#up;
+  }
+
+  /** The reason of the last DOWN transition (or failed check). */
+  get lastError(): string {
+    return this.#lastError;
+  }
+
+  /** Marks the backend UP; returns true if that was a real transition. */
+  markUp(now: number = Date.now()): boolean {
+    if (this.#up) return false;
+    this.#up = true;
+    const downtimeMs = Math.max(0, now - this.#downSince);
+    this.#lastDowntimeMs = downtimeMs;
+    this.#totalDowntimeMs += downtimeMs;
+    this.#onTransition({
+      endpoint: this.endpoint,
+      site: this.site,
+      state: "up",
+      reason: "",
+      downtimeMs,
+      at: now,
+    });
+    return true;
+  }
+
+  /** Marks the backend DOWN with a reason; returns true if that was a real transition. */
+  markDown(reason: string, now: number = Date.now()): boolean {
+    this.#lastError = reason;
+    if (!this.#up) return false;
+    this.#up = false;
+    this.#downSince = now;
+    this.#onTransition({
+      endpoint: this.endpoint,
+      site: this.site,
+      state: "down",
+      reason,
+      downtimeMs: 0,
+      at: now,
+    });
+    return true;
+  }
+
+  /** Counts a request as started on this backend. */
+  begin(): void {
+    this.inflight++;
+  }
+
+  /** Counts a request as finished (body fully sent, failed, or client gone). */
+  end(now: number = Date.now()): void {
+    this.inflight--;
+    this.lastFinished = now;
+  }
+
+  /** Total downtime including a running one, ms. */
+  totalDowntimeMs(now: number = Date.now()): number {
+    return this.#totalDowntimeMs + (this.#up ? 0 : now - this.#downSince);
+  }
+
+  /** The last downtime: the running one while DOWN, else the last finished one, ms. */
+  lastDowntimeMs(now: number = Date.now()): number {
+    return this.#up ? this.#lastDowntimeMs : now - this.#downSince;
+  }
+
+  /** A plain-data copy of the state. */
+  snapshot(): BackendSnapshot {
+    return {
+      endpoint: this.endpoint,
+      site: this.site,
+      up: this.#up,
+      inflight: this.inflight,
+      lastError: this.#lastError,
+      downSince: this.#downSince,
+      totalDowntimeMs: this.#totalDowntimeMs,
+      lastDowntimeMs: this.#lastDowntimeMs,
+    };
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Active health checks (spec §4.2, §4.4): one loop per backend, an immediate first check, then
+ * `d`, then `d + random[0, d)` between checks; `GET <health URL>` bounded by the timeout for the
+ * whole exchange; UP iff status 200. Checks never overlap for one backend and their bodies are
+ * always consumed or cancelled. Optimistic mode checks only while a backend is DOWN.
+ * @module
+ */
+
+import type { Backend } from "./backend.ts";
+import type { Random } from "./balancer.ts";
+import { classifyFetchError } from "./fetch_errors.ts";
+import type { ExchangeRecord, RecordListener } from "./record.ts";
+import type { Transport } from "./transport.ts";
+
+/** Settings of the health checker. */
+export interface HealthOptions {
+  /** Base interval `d`, ms. */
+  intervalMs: number;
+  /** Bound on one whole check (connect, headers, body), ms. */
+  timeoutMs: number;
+  /** `--health-optimistic`: stop checking a backend while it is UP. */
+  optimistic: boolean;
+  /** Receives a record for every check that got a response. */
+  onRecord?: RecordListener;
+  /** Random source for the jitter. */
+  random?: Random;
+}
+
+/** Runs the check loops of one set of backends. */
+export class HealthChecker {
+  readonly #backends: readonly Backend[];
+  readonly #transport: Transport;
+  readonly #options: HealthOptions;
+  readonly #random: Random;
+  readonly #running = new Set<Backend>();
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #controllers = new Set<AbortController>();
+  #stopped = false;
+  #firstRound: Promise<void> | undefined;
+
+  /** A checker for these backends; nothing runs until {@linkcode HealthChecker.start}. */
+  constructor(backends: readonly Backend[], transport: Transport, options: HealthOptions) {
+    this.#backends = backends;
+    this.#transport = transport;
+    this.#options = options;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Starts every loop with an immediate check; resolves when each backend was checked once. */
+  start(): Promise<void> {
+    if (!this.#firstRound) {
+      const firsts = this.#backends.map((b) => this.#runLoop(b, true));
+      this.#firstRound = Promise.all(firsts).then(() => {});
+    }
+    return this.#firstRound;
+  }
+
+  /**
+   * Tells the checker a backend was marked DOWN by the proxy. In optimistic mode this restarts its
+   * loop (first check after `d`); otherwise its loop is running anyway.
+   */
+  backendDown(backend: Backend): void {
+    if (this.#options.optimistic && !this.#stopped && !this.#running.has(backend)) {
+      this.#runLoop(backend, false);
+    }
+  }
+
+  /** Stops every loop and cancels checks in flight. */
+  stop(): void {
+    this.#stopped = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    for (const c of this.#controllers) c.abort();
+  }
+
+  /**
+   * Starts one backend's loop; the returned promise settles after its first check, while the
+   * loop goes on in the background.
+   */
+  #runLoop(backend: Backend, immediate: boolean): Promise<void> {
+    this.#running.add(backend);
+    let firstDone!: () => void;
+    const first = new Promise<void>((resolve) => (firstDone = resolve));
+    const d = this.#options.intervalMs;
+    (async () => {
+      try {
+        let delay = immediate ? 0 : d;
+        let checks = 0;
+        while (!this.#stopped) {
+          if (delay > 0 && !(await this.#sleep(delay))) break;
+          await this.check(backend);
+          if (checks++ === 0) firstDone();
+          if (this.#options.optimistic && backend.up) break;
+          delay = checks === 1 && immediate ? d : d + this.#random() * d;
+        }
+      } finally {
+        firstDone();
+        this.#running.delete(backend);
+      }
+    })();
+    return first;
+  }
+
+  #sleep(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const id = setTimeout(() => {
+        this.#timers.delete(id);
+        resolve(!this.#stopped);
+      }, ms);
+      this.#timers.add(id);
+    });
+  }
+
+  /** Performs one check of one backend now and applies its outcome. */
+  async check(backend: Backend): Promise<void> {
+    const controller = new AbortController();
+    this.#controllers.add(controller);
+    const timer = setTimeout(
+      () => controller.abort(new DOMException("health check timed out", "TimeoutError")),
+      this.#options.timeoutMs,
+    );
+    const start = Date.now();
+    const t0 = performance.now();
+    let status = 0;
+    let error = "";
+    let ttfbMs = 0;
+    let responseHeaders: Headers | null = null;
+    try {
+      const res = await this.#transport.fetch(backend.healthUrl, {
+        method: "GET",
+        signal: controller.signal,
+        redirect: "follow",
+      });
+      ttfbMs = performance.now() - t0;
+      status = res.status;
+      responseHeaders = res.headers;
+      // Drain (bounded by the same timeout) so the pooled connection can be reused.
+      await res.arrayBuffer();
+    } catch (e) {
+      if (this.#stopped) return;
+      status = 0;
+      error = classifyFetchError(e).message;
+    } finally {
+      clearTimeout(timer);
+      this.#controllers.delete(controller);
+    }
+    if (this.#stopped) return;
+    if (status === 200) backend.markUp();
+    else backend.markDown(error || `response status ${status}`);
+    if (status !== 0 && this.#options.onRecord) {
+      const url = new URL(backend.healthUrl);
+      const record: ExchangeRecord = {
+        kind: "health",
+        endpoint: backend.endpoint,
+        site: backend.site,
+        method: "GET",
+        path: url.pathname,
+        rawQuery: url.search.slice(1),
+        status,
+        start,
+        latencyMs: performance.now() - t0,
+        ttfbMs,
+        client: "",
+        requestHeaders: null,
+        responseHeaders,
+        requestBodyBytes: 0,
+        responseBodyBytes: 0,
+        error: "",
+        completed: true,
+      };
+      this.#options.onRecord(record);
+    }
+  }
+}

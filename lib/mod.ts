@@ -1,0 +1,19 @@
+/**
+ * sidekick as a library: build a whole sidecar load balancer in-process.
+ *
+ * @example
+ * ```ts
+ * import { createSidekick, makeConfig } from "@sidekick/main/lib";
+ * const sk = createSidekick(makeConfig({ address: "127.0.0.1:0", sites: ["http://127.0.0.1:9000"] }));
+ * await sk.start();
+ * await sk.stop();
+ * ```
+ * @module
+ */
+
+export { ConfigError, createSidekick, DRAIN_TIMEOUT_MS } from "./sidekick.ts";
+export type { Sidekick, SidekickOptions } from "./sidekick.ts";
+export { DEFAULTS, makeConfig } from "./config.ts";
+export type { Config, HostBalance } from "./config.ts";
+export type { Transition, TransitionListener } from "./backend.ts";
+export type { ExchangeRecord, RecordListener } from "./record.ts";

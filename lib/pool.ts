@@ -1,0 +1,48 @@
+/**
+ * Sites of backends in priority order. The first site with an UP backend serves; inside it the
+ * balancer picks. Pure: health checks and the proxy act on the backends, the pool only reads them.
+ * @module
+ */
+
+import type { Backend } from "./backend.ts";
+import { balancerFor, type Random } from "./balancer.ts";
+import type { HostBalance } from "./config.ts";
+
+/** The backends of all sites, in priority order. */
+export class Pool {
+  /** `sites[i]` holds the backends of site i+1, in expansion order. */
+  readonly sites: readonly (readonly Backend[])[];
+  readonly #pick: ReturnType<typeof balancerFor>;
+  readonly #random: Random;
+
+  /** A pool over the given sites with a balancing policy. */
+  constructor(sites: Backend[][], policy: HostBalance, random: Random = Math.random) {
+    this.sites = sites;
+    this.#pick = balancerFor(policy);
+    this.#random = random;
+  }
+
+  /** Every backend of every site, site by site. */
+  get backends(): Backend[] {
+    return this.sites.flat();
+  }
+
+  /** The UP backends of the first site that has any (empty if none). */
+  activeSite(): Backend[] {
+    for (const site of this.sites) {
+      const up = site.filter((b) => b.up);
+      if (up.length > 0) return up;
+    }
+    return [];
+  }
+
+  /** The backend for the next request, or undefined when every backend is DOWN. */
+  pick(): Backend | undefined {
+    return this.#pick(this.activeSite(), this.#random);
+  }
+
+  /** Whether any backend of any site is UP. */
+  online(): boolean {
+    return this.sites.some((site) => site.some((b) => b.up));
+  }
+}

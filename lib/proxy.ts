@@ -1,0 +1,130 @@
+/**
+ * One proxied exchange: upstream request headers, streaming bodies both ways, in-flight
+ * accounting for the whole exchange, passive ejection on transport failures, the 502 document,
+ * and the exchange record for the observers.
+ * @module
+ */
+
+import type { Backend } from "./backend.ts";
+import { badGateway } from "./error_document.ts";
+import { classifyFetchError, CLIENT_GONE } from "./fetch_errors.ts";
+import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import type { ExchangeRecord, RecordListener } from "./record.ts";
+import type { Transport } from "./transport.ts";
+
+/** What the proxy needs besides the request. */
+export interface ProxyContext {
+  /** How requests reach backends. */
+  transport: Transport;
+  /** This machine's non-loopback IP (substituted for loopback clients in `X-Forwarded-For`). */
+  publicIp: string;
+  /** Receives one record per finished exchange. */
+  onRecord?: RecordListener;
+  /** Called when a transport failure marked a backend DOWN. */
+  onEject?: (backend: Backend) => void;
+}
+
+/** The parts of the request target that are forwarded byte-for-byte. */
+export interface Target {
+  /** Raw path, as received. */
+  path: string;
+  /** Raw query without `?` (empty if none). */
+  rawQuery: string;
+  /** The client's `Host` (or HTTP/2 authority). */
+  host: string;
+}
+
+/** Statuses whose responses never carry a body. */
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+
+/** Methods that cannot carry a body through `fetch`. */
+const BODYLESS_METHODS = new Set(["GET", "HEAD"]);
+
+function contentLength(headers: Headers | null): number {
+  const v = headers?.get("content-length");
+  const n = v ? Number(v) : 0;
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+/** Proxies `req` to `backend` and returns the response to send to the client. */
+export async function forward(
+  req: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  backend: Backend,
+  target: Target,
+  ctx: ProxyContext,
+): Promise<Response> {
+  const start = Date.now();
+  const t0 = performance.now();
+  const remoteIp = info.remoteAddr.hostname;
+  const controller = new AbortController();
+  let clientGone = false;
+  const onClientAbort = () => {
+    clientGone = true;
+    controller.abort(CLIENT_GONE);
+  };
+  req.signal.addEventListener("abort", onClientAbort, { once: true });
+  backend.begin();
+
+  const requestHeaders = upstreamRequestHeaders(req.headers, {
+    host: target.host,
+    remoteIp,
+    publicIp: ctx.publicIp,
+  });
+  let status = 502;
+  let ttfbMs = 0;
+  let error = "";
+  let responseHeaders: Headers | null = null;
+  const finish = (completed: boolean) => {
+    req.signal.removeEventListener("abort", onClientAbort);
+    backend.end();
+    if (!ctx.onRecord) return;
+    const record: ExchangeRecord = {
+      kind: "request",
+      endpoint: backend.endpoint,
+      site: backend.site,
+      method: req.method,
+      path: target.path,
+      rawQuery: target.rawQuery,
+      status,
+      start,
+      latencyMs: performance.now() - t0,
+      ttfbMs,
+      client: remoteIp,
+      requestHeaders,
+      responseHeaders,
+      requestBodyBytes: contentLength(requestHeaders),
+      responseBodyBytes: contentLength(responseHeaders),
+      error,
+      completed,
+    };
+    ctx.onRecord(record);
+  };
+  info.completed.then(() => finish(true), () => finish(false));
+
+  const url = backend.origin + target.path + (target.rawQuery ? "?" + target.rawQuery : "");
+  let upstream: Response;
+  try {
+    upstream = await ctx.transport.fetch(url, {
+      method: req.method,
+      headers: requestHeaders,
+      // Passed unwrapped so a fixed-length upload keeps its Content-Length (deno-notes C.2).
+      body: BODYLESS_METHODS.has(req.method) ? null : req.body,
+      redirect: "manual",
+      signal: controller.signal,
+    });
+  } catch (e) {
+    const failure = classifyFetchError(e, clientGone);
+    error = failure.message;
+    if (failure.marksDown && backend.markDown(failure.message)) ctx.onEject?.(backend);
+    const res = badGateway(failure.message, target.path);
+    responseHeaders = res.headers;
+    return res;
+  }
+  ttfbMs = performance.now() - t0;
+  status = upstream.status;
+  responseHeaders = downstreamResponseHeaders(upstream.headers);
+  const body = NULL_BODY_STATUS.has(status) ? null : upstream.body;
+  if (body === null) await upstream.body?.cancel();
+  return new Response(body, { status, statusText: upstream.statusText, headers: responseHeaders });
+}

@@ -1,0 +1,47 @@
+/**
+ * The record of one finished exchange — a proxied request or a health check — handed to the
+ * observers (traces, metrics, the table). Built once per exchange; formatting happens elsewhere,
+ * and only when some output wants it.
+ * @module
+ */
+
+/** One finished exchange with a backend. */
+export interface ExchangeRecord {
+  /** `request` for proxied traffic, `health` for an active check. */
+  kind: "request" | "health";
+  /** The backend's endpoint string. */
+  endpoint: string;
+  /** 1-based site number of the backend. */
+  site: number;
+  /** Request method. */
+  method: string;
+  /** Raw request path (as received, not decoded). */
+  path: string;
+  /** Raw query without `?` (empty if none). */
+  rawQuery: string;
+  /** Status sent to the client (502 for transport errors). */
+  status: number;
+  /** Wall-clock start, ms since the epoch. */
+  start: number;
+  /** Start to completion, ms (fractional). */
+  latencyMs: number;
+  /** Start to response headers, ms (fractional); 0 when there was no backend response. */
+  ttfbMs: number;
+  /** The client's address (remote IP); empty for health checks. */
+  client: string;
+  /** The headers sent to the backend (null for health checks). */
+  requestHeaders: Headers | null;
+  /** The headers sent to the client (null if none). */
+  responseHeaders: Headers | null;
+  /** Request body bytes when known (`Content-Length`), else 0. */
+  requestBodyBytes: number;
+  /** Response body bytes when known (`Content-Length`), else 0. */
+  responseBodyBytes: number;
+  /** Transport error text, empty when the backend answered. */
+  error: string;
+  /** Whether the response was delivered in full (false: client went away or stream failed). */
+  completed: boolean;
+}
+
+/** Receives every finished exchange. */
+export type RecordListener = (record: ExchangeRecord) => void;

@@ -1,0 +1,93 @@
+/**
+ * The request router behind `Deno.serve`: sidekick-owned routes (`/v1/health`,
+ * `/v1/certificates`, `/.prometheus/metrics`), requests the proxy refuses (CONNECT,
+ * absolute-form targets, non-WebSocket upgrades), and everything else to the proxy.
+ * @module
+ */
+
+import { ALL_OFFLINE, badGateway } from "./error_document.ts";
+import type { Pool } from "./pool.ts";
+import { forward, type ProxyContext, type Target } from "./proxy.ts";
+
+/** What the router reads at request time. */
+export interface RouterDeps {
+  /** The current pool (swapped on SIGHUP). */
+  pool(): Pool;
+  /** Proxy settings. */
+  proxy: ProxyContext;
+  /** Answers `/.prometheus/metrics`, if metrics are enabled. */
+  metrics?: (req: Request) => Response | Promise<Response>;
+  /** The PEM served at `GET /v1/certificates`, if a certificate was generated. */
+  certificatePem?: () => string | undefined;
+  /** Handles a WebSocket upgrade to a backend, if supported. */
+  websocket?: (
+    req: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+    target: Target,
+  ) => Response | Promise<Response>;
+}
+
+/** Splits the raw target of `req.url` into the raw path and raw query, untouched. */
+export function splitTarget(url: string): { authority: string; path: string; rawQuery: string } {
+  const authorityStart = url.indexOf("//") + 2;
+  let slash = url.indexOf("/", authorityStart);
+  if (slash < 0) slash = url.length;
+  const authority = url.slice(authorityStart, slash);
+  const rest = url.slice(slash) || "/";
+  const q = rest.indexOf("?");
+  return q < 0
+    ? { authority, path: rest, rawQuery: "" }
+    : { authority, path: rest.slice(0, q), rawQuery: rest.slice(q + 1) };
+}
+
+function plain(status: number, text: string, extra: Record<string, string> = {}): Response {
+  return new Response(text + "\n", {
+    status,
+    headers: {
+      "content-type": "text/plain; charset=utf-8",
+      "x-content-type-options": "nosniff",
+      "server": "SideKick",
+      ...extra,
+    },
+  });
+}
+
+/** The `Deno.serve` handler of one sidekick. */
+export function createRouter(
+  deps: RouterDeps,
+): (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response> {
+  return (req, info) => {
+    const { authority, path, rawQuery } = splitTarget(req.url);
+    if (path === "/.prometheus/metrics" && deps.metrics) return deps.metrics(req);
+    if (path === "/v1/certificates" && req.method === "GET") {
+      const pem = deps.certificatePem?.();
+      return pem
+        ? new Response(pem, { headers: { "content-type": "text/plain; charset=utf-8" } })
+        : plain(404, "no configured certificates found");
+    }
+    const pool = deps.pool();
+    if (path === "/v1/health") {
+      return pool.online()
+        ? new Response(null, { status: 200, headers: { server: "SideKick" } })
+        : badGateway(ALL_OFFLINE, path);
+    }
+    if (req.method === "CONNECT") {
+      return plain(501, "sidekick is not a forward proxy: CONNECT is not supported");
+    }
+    const hostHeader = req.headers.get("host");
+    if (hostHeader !== null && hostHeader.toLowerCase() !== authority.toLowerCase()) {
+      return plain(400, "absolute-form request targets are not supported; send origin-form");
+    }
+    const target: Target = { path, rawQuery, host: hostHeader ?? authority };
+    const upgrade = req.headers.get("upgrade");
+    if (upgrade !== null) {
+      if (upgrade.toLowerCase() === "websocket" && deps.websocket) {
+        return deps.websocket(req, info, target);
+      }
+      return plain(501, `protocol upgrade to "${upgrade}" is not supported`);
+    }
+    const backend = pool.pick();
+    if (!backend) return badGateway(ALL_OFFLINE, path);
+    return forward(req, info, backend, target, deps.proxy);
+  };
+}

@@ -1,0 +1,235 @@
+/**
+ * Assembles one sidekick from a {@linkcode Config}: sites of backends, health checks, transport,
+ * router and listener. No global state: tests start several in one process on port 0.
+ *
+ * @example
+ * ```ts
+ * import { createSidekick, makeConfig } from "./mod.ts";
+ * const sk = createSidekick(makeConfig({ address: "127.0.0.1:0", sites: ["http://127.0.0.1:9000"] }));
+ * await sk.start();
+ * console.log(sk.url);
+ * await sk.stop();
+ * ```
+ * @module
+ */
+
+import { formatHostPort, parseListenAddress } from "./address.ts";
+import { Backend, type TransitionListener } from "./backend.ts";
+import type { Random } from "./balancer.ts";
+import type { Config } from "./config.ts";
+import { HealthChecker } from "./health.ts";
+import { pickPublicIp } from "./headers.ts";
+import { Pool } from "./pool.ts";
+import type { RecordListener } from "./record.ts";
+import { createRouter } from "./server.ts";
+import { healthUrl, parseSites } from "./sites.ts";
+import { createFetchTransport, type Transport } from "./transport.ts";
+
+/** Bad configuration: a one-line message for the user (exit status 2 from the CLI). */
+export class ConfigError extends Error {
+  /** A configuration error with a one-line message. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Hooks and knobs that are not flags. */
+export interface SidekickOptions {
+  /** Receives every real UP/DOWN transition. */
+  onTransition?: TransitionListener;
+  /** Receives every finished exchange (proxied requests and health checks). */
+  onRecord?: RecordListener;
+  /** Random source for balancing and jitter (tests make it deterministic). */
+  random?: Random;
+  /** The address put in `X-Forwarded-For` for loopback clients; default: a local interface's. */
+  publicIp?: string;
+  /** How long `stop()` lets in-flight requests finish before closing connections, ms. */
+  drainTimeoutMs?: number;
+}
+
+/** A running (or ready-to-run) sidekick. */
+export interface Sidekick {
+  /** The configuration it was built from. */
+  readonly config: Config;
+  /** The current pool of backends (replaced by `reload()`). */
+  readonly pool: Pool;
+  /** `http(s)://host:port` of the listener; valid after `start()`. */
+  readonly url: string;
+  /** The bound address; valid after `start()`. */
+  readonly addr: Deno.NetAddr;
+  /** Binds the listener and starts the health checks; resolves once listening. */
+  start(): Promise<void>;
+  /** Resolves after every backend has been checked once. */
+  ready(): Promise<void>;
+  /** Rebuilds the sites from the same configuration; swaps after the new first health round. */
+  reload(): Promise<void>;
+  /** Stops accepting, drains in-flight requests (then forces), stops health checks. */
+  stop(drainTimeoutMs?: number): Promise<void>;
+  /** Resolves when the listener has closed. */
+  readonly finished: Promise<void>;
+}
+
+/** The default drain deadline of a graceful stop. */
+export const DRAIN_TIMEOUT_MS = 30_000;
+
+/** Flags whose behaviour is not built yet: rejected rather than silently ignored. */
+export function unsupportedFlag(config: Config): string | undefined {
+  const pending: [boolean, string][] = [
+    [config.cert !== "" || config.key !== "", "--cert/--key"],
+    [config.autoTlsHost !== "", "--auto-tls-host"],
+    [config.cacert !== "", "--cacert"],
+    [config.clientCert !== "" || config.clientKey !== "", "--client-cert/--client-key"],
+    [config.insecure, "--insecure"],
+    [config.keyPassword !== "", "--key-password"],
+    [config.rrDnsMode, "--rr-dns-mode"],
+    [config.pprof !== "", "--pprof"],
+  ];
+  return pending.find(([used]) => used)?.[1];
+}
+
+/** Endpoints of every site with their health URLs; throws {@linkcode ConfigError}. */
+export function planSites(config: Config): { endpoint: string; healthUrl: string }[][] {
+  const parsed = parseSites(config.sites);
+  if (!parsed.ok) throw new ConfigError(parsed.error);
+  return parsed.value.map((endpoints, i) => {
+    const last = i === parsed.value.length - 1;
+    const path = last ? config.readHealthPath : config.healthPath;
+    return endpoints.map((endpoint) => {
+      const url = healthUrl(endpoint, path, config.healthPort);
+      if (!url.ok) throw new ConfigError(url.error);
+      return { endpoint, healthUrl: url.value };
+    });
+  });
+}
+
+interface Generation {
+  pool: Pool;
+  checker: HealthChecker;
+}
+
+/** Builds a sidekick; throws {@linkcode ConfigError} for bad configuration. */
+export function createSidekick(config: Config, options: SidekickOptions = {}): Sidekick {
+  const unsupported = unsupportedFlag(config);
+  if (unsupported) throw new ConfigError(`${unsupported} is not implemented yet`);
+  const listen = parseListenAddress(config.address);
+  if (!listen.ok) throw new ConfigError(listen.error);
+  planSites(config); // validate now, before anything binds
+
+  const transport: Transport = createFetchTransport();
+  const random = options.random ?? Math.random;
+  const publicIp = options.publicIp ?? localPublicIp();
+  const drainDefault = options.drainTimeoutMs ?? DRAIN_TIMEOUT_MS;
+
+  const build = (): Generation => {
+    const onTransition: TransitionListener = (t) => options.onTransition?.(t);
+    const sites = planSites(config).map((site, i) =>
+      site.map((s) => new Backend(s.endpoint, i + 1, s.healthUrl, onTransition))
+    );
+    const pool = new Pool(sites, config.hostBalance, random);
+    const checker = new HealthChecker(pool.backends, transport, {
+      intervalMs: config.healthDurationMs,
+      timeoutMs: config.healthTimeoutMs,
+      optimistic: config.healthOptimistic,
+      onRecord: config.trace === "application" ? undefined : options.onRecord,
+      random,
+    });
+    return { pool, checker };
+  };
+
+  let current = build();
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  const abort = new AbortController();
+  let reloading: Promise<void> = Promise.resolve();
+  let firstRound: Promise<void> | undefined;
+  let resolveFinished!: () => void;
+  const finished = new Promise<void>((r) => (resolveFinished = r));
+
+  const router = createRouter({
+    pool: () => current.pool,
+    proxy: {
+      transport,
+      publicIp,
+      onRecord: options.onRecord,
+      onEject: (b) => current.checker.backendDown(b),
+    },
+  });
+
+  const sidekick: Sidekick = {
+    config,
+    get pool() {
+      return current.pool;
+    },
+    get addr() {
+      if (!server) throw new Error("sidekick not started");
+      return server.addr;
+    },
+    get url() {
+      const a = sidekick.addr;
+      const host = a.hostname === "0.0.0.0" ? "127.0.0.1" : a.hostname === "::" ? "::1" : a.hostname;
+      return `http://${formatHostPort(host, a.port)}`;
+    },
+    start() {
+      if (server) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        try {
+          server = Deno.serve({
+            hostname: listen.value.hostname,
+            port: listen.value.port,
+            signal: abort.signal,
+            automaticCompression: false,
+            onListen: () => resolve(),
+            onError: (e) => {
+              console.error(`sidekick: <ERROR> ${e instanceof Error ? e.message : e}`);
+              return new Response("internal error\n", { status: 500 });
+            },
+          }, router);
+          server.finished.then(resolveFinished, resolveFinished);
+          firstRound = current.checker.start();
+        } catch (e) {
+          reject(e);
+        }
+      });
+    },
+    ready() {
+      return firstRound ?? current.checker.start();
+    },
+    reload() {
+      reloading = reloading.then(async () => {
+        const next = build();
+        await next.checker.start();
+        const old = current;
+        current = next;
+        old.checker.stop();
+      });
+      return reloading;
+    },
+    async stop(drainTimeoutMs = drainDefault) {
+      current.checker.stop();
+      if (server) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const deadline = new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            abort.abort();
+            resolve();
+          }, drainTimeoutMs);
+        });
+        await Promise.race([server.shutdown(), deadline]);
+        clearTimeout(timer);
+        await server.finished;
+      }
+      transport.close();
+    },
+    finished,
+  };
+  return sidekick;
+}
+
+/** This machine's first non-loopback address, for loopback clients' `X-Forwarded-For`. */
+function localPublicIp(): string {
+  try {
+    return pickPublicIp(Deno.networkInterfaces(), "127.0.0.1");
+  } catch {
+    return "127.0.0.1"; // no --allow-sys=networkInterfaces: keep the loopback address
+  }
+}

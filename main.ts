@@ -1,0 +1,82 @@
+/**
+ * The sidekick command: a high-performance sidecar HTTP load balancer.
+ *
+ * ```sh
+ * deno run -A jsr:@sidekick/main --health-path=/minio/health/ready http://minio{1...4}:9000
+ * ```
+ *
+ * Wiring only: parse argv, build the sidekick, start it, handle signals, pick exit codes.
+ * @module
+ */
+
+import denoJson from "./deno.json" with { type: "json" };
+import { parseCli } from "./lib/cli.ts";
+import { createConsole } from "./lib/console.ts";
+import { ConfigError, createSidekick } from "./lib/sidekick.ts";
+
+/** The version printed by `--version`: deno.json's, which the release sets from the tag. */
+export const VERSION: string = denoJson.version;
+
+/** Runs the command with these arguments; resolves to the process exit status. */
+export async function run(args: string[]): Promise<number> {
+  const outcome = parseCli(args, VERSION, "sidekick");
+  switch (outcome.kind) {
+    case "help":
+      (outcome.exitCode === 0 ? console.log : console.error)(outcome.text);
+      return outcome.exitCode;
+    case "version":
+      console.log(outcome.text);
+      return 0;
+    case "error":
+      console.error(`sidekick: ${outcome.message}`);
+      return 2;
+  }
+  const config = outcome.config;
+  const output = createConsole(config, Deno.stdout.isTerminal());
+  let sidekick;
+  try {
+    sidekick = createSidekick(config, {
+      onTransition: output.transition,
+      onRecord: output.record,
+    });
+    await sidekick.start();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`sidekick: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {
+      console.error(`sidekick: unable to listen on '${config.address}': ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+  output.info(`listening on '${config.address}'`);
+  output.start(() => sidekick.pool);
+
+  let stopping = false;
+  const onStop = (name: string) => {
+    if (stopping) {
+      output.info(`caught second signal '${name}', exiting now`);
+      Deno.exit(1);
+    }
+    stopping = true;
+    output.info(`caught signal '${name}', draining in-flight requests`);
+    sidekick.stop().then(() => output.stop());
+  };
+  Deno.addSignalListener("SIGINT", () => onStop("interrupt"));
+  if (Deno.build.os !== "windows") {
+    Deno.addSignalListener("SIGTERM", () => onStop("terminated"));
+    Deno.addSignalListener("SIGHUP", () => {
+      output.info("caught signal 'hangup', reloading sites");
+      sidekick.reload().catch((e) => output.error(`reload failed: ${e.message}`));
+    });
+  }
+  await sidekick.finished;
+  output.stop();
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await run(Deno.args));
+}
