@@ -36,7 +36,10 @@ export function pickLeast<T extends Candidate>(
 }
 
 /** A uniformly random candidate. */
-export function pickRandom<T>(candidates: readonly T[], random: Random = Math.random): T | undefined {
+export function pickRandom<T>(
+  candidates: readonly T[],
+  random: Random = Math.random,
+): T | undefined {
   if (candidates.length === 0) return undefined;
   return candidates[Math.floor(random() * candidates.length)];
 }

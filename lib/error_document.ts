@@ -12,8 +12,18 @@ export const ALL_OFFLINE = "all backend servers are offline";
 
 /** Escapes the five XML special characters. */
 export function escapeXml(text: string): string {
-  return text.replace(/[<>&'"]/g, (c) =>
-    c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === "&" ? "&amp;" : c === "'" ? "&apos;" : "&quot;"
+  return text.replace(
+    /[<>&'"]/g,
+    (c) =>
+      c === "<"
+        ? "&lt;"
+        : c === ">"
+        ? "&gt;"
+        : c === "&"
+        ? "&amp;"
+        : c === "'"
+        ? "&apos;"
+        : "&quot;",
   );
 }
 

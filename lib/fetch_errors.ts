@@ -37,9 +37,15 @@ const MATCHERS: readonly [RegExp, FailureKind][] = [
   [/error from user's Body stream|request body|Body stream/i, "client"],
   [/dns error|failed to lookup address|Name or service not known|nodename nor servname/i, "dns"],
   [/Connection refused|os error 111|os error 61|os error 10061/i, "refused"],
-  [/certificate|InvalidCertificate|UnknownIssuer|NotValidForName|handshake|corrupt message|tls|ssl|AlertReceived/i, "tls"],
+  [
+    /certificate|InvalidCertificate|UnknownIssuer|NotValidForName|handshake|corrupt message|tls|ssl|AlertReceived/i,
+    "tls",
+  ],
   [/Connection reset|os error 104|os error 54|os error 10054|broken pipe|os error 32/i, "reset"],
-  [/connection closed before message completed|IncompleteMessage|unexpected EOF|end of file/i, "closed"],
+  [
+    /connection closed before message completed|IncompleteMessage|unexpected EOF|end of file/i,
+    "closed",
+  ],
   [/timed out|os error 110|timeout/i, "timeout"],
   [/invalid HTTP|parse|header|invalid status|HPE_|malformed/i, "protocol"],
 ];

@@ -166,7 +166,11 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
     },
     get url() {
       const a = sidekick.addr;
-      const host = a.hostname === "0.0.0.0" ? "127.0.0.1" : a.hostname === "::" ? "::1" : a.hostname;
+      const host = a.hostname === "0.0.0.0"
+        ? "127.0.0.1"
+        : a.hostname === "::"
+        ? "::1"
+        : a.hostname;
       return `http://${formatHostPort(host, a.port)}`;
     },
     start() {

@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { Backend, type Transition } from "../lib/backend.ts";
+import { Pool } from "../lib/pool.ts";
+
+function make(endpoint = "http://127.0.0.1:9001", site = 1, now = 1000) {
+  const events: Transition[] = [];
+  const b = new Backend(endpoint, site, endpoint + "/health", (t) => events.push(t), now);
+  return { b, events };
+}
+
+Deno.test("a backend starts DOWN and reports only real transitions", () => {
+  const { b, events } = make();
+  assert.equal(b.up, false);
+  assert.equal(b.markDown("refused", 1500), false, "DOWN→DOWN is silent");
+  assert.equal(events.length, 0);
+  assert.equal(b.markUp(3000), true);
+  assert.equal(b.markUp(3500), false, "UP→UP is silent");
+  assert.deepEqual(events, [{
+    endpoint: "http://127.0.0.1:9001",
+    site: 1,
+    state: "up",
+    reason: "",
+    downtimeMs: 2000,
+    at: 3000,
+  }]);
+  assert.equal(b.markDown("connection refused", 4000), true);
+  assert.equal(events[1].state, "down");
+  assert.equal(events[1].reason, "connection refused");
+  assert.equal(b.lastError, "connection refused");
+});
+
+Deno.test("downtime bookkeeping: total includes the running downtime, last is the running one", () => {
+  const { b } = make("http://h:1", 1, 0);
+  b.markUp(1000); // startup downtime 1000
+  assert.equal(b.totalDowntimeMs(5000), 1000);
+  assert.equal(b.lastDowntimeMs(5000), 1000);
+  b.markDown("x", 6000);
+  assert.equal(b.lastDowntimeMs(6500), 500);
+  assert.equal(b.totalDowntimeMs(6500), 1500);
+  b.markUp(7000);
+  assert.equal(b.totalDowntimeMs(9000), 2000);
+  assert.equal(b.lastDowntimeMs(9000), 1000);
+  assert.equal(b.snapshot().totalDowntimeMs, 2000);
+});
+
+Deno.test("begin/end count in-flight requests and stamp lastFinished", () => {
+  const { b } = make();
+  b.begin();
+  b.begin();
+  assert.equal(b.inflight, 2);
+  b.end(42);
+  assert.equal(b.inflight, 1);
+  assert.equal(b.lastFinished, 42);
+});
+
+Deno.test("the origin drops the endpoint's path", () => {
+  assert.equal(make("http://h:9000/api").b.origin, "http://h:9000");
+});
+
+Deno.test("pool: the first site with an UP backend serves; failover and fail-back", () => {
+  const s1 = [make("http://a:1", 1).b, make("http://a:2", 1).b];
+  const s2 = [make("http://b:1", 2).b];
+  const pool = new Pool([s1, s2], "least");
+  assert.equal(pool.pick(), undefined);
+  assert.equal(pool.online(), false);
+  s2[0].markUp();
+  assert.equal(pool.pick(), s2[0]);
+  s1[1].markUp();
+  assert.equal(pool.pick(), s1[1], "site 1 takes over as soon as one of its backends is UP");
+  assert.deepEqual(pool.activeSite(), [s1[1]]);
+  s1[1].markDown("x");
+  assert.equal(pool.pick(), s2[0]);
+  assert.equal(pool.backends.length, 3);
+});
+
+Deno.test("pool: least spreads over the active site's UP backends only", () => {
+  const site = [make("http://a:1").b, make("http://a:2").b, make("http://a:3").b];
+  site[0].markUp();
+  site[2].markUp();
+  const pool = new Pool([site], "least");
+  const seen = new Set<string>();
+  for (let i = 0; i < 200; i++) seen.add(pool.pick()!.endpoint);
+  assert.deepEqual([...seen].sort(), ["http://a:1", "http://a:3"]);
+  site[0].begin();
+  for (let i = 0; i < 50; i++) assert.equal(pool.pick(), site[2]);
+});
