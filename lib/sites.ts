@@ -17,6 +17,9 @@
  *   the table, the logs and `/.prometheus/metrics`;
  * - query strings and fragments in an endpoint are rejected (Go ignored them when proxying and
  *   glued the health path after the query);
+ * - ports must be 1..65535 (an explicit `:0` or an empty `:` is an error), IPv4 hosts must be
+ *   plain dotted quads (WHATWG would silently read `0x7f.1` as 127.0.0.1), and whitespace,
+ *   control characters, `\\` and braces left over from a range are rejected;
  * - no SITE may expand to more than {@linkcode MAX_ENDPOINTS} endpoints, so bad input can never
  *   hang the process or exhaust its memory.
  *
@@ -51,8 +54,18 @@ function parseBound(s: string): { value: bigint; hex: boolean } | undefined {
   return parsed !== undefined && parsed.value <= MAX_UINT64 ? parsed : undefined;
 }
 
-/** The values of one `{START...END}` token (body without braces); the error is a bare reason. */
-function expandRange(body: string): Result<string[]> {
+/** One parsed `{START...END}` token. */
+interface Range {
+  start: bigint;
+  /** END - START + 1, at most {@linkcode MAX_ENDPOINTS}. */
+  count: number;
+  radix: 10 | 16;
+  /** Zero-padding width (0: none). */
+  width: number;
+}
+
+/** Parses one `{START...END}` token (body without braces); the error is a bare reason. */
+function parseRange(body: string): Result<Range> {
   const [startText, endText] = body.split("...");
   const start = parseBound(startText);
   const end = parseBound(endText);
@@ -63,24 +76,34 @@ function expandRange(body: string): Result<string[]> {
         "write {N...M} with N <= M",
     );
   }
-  if (end.value - start.value + 1n > BigInt(MAX_ENDPOINTS)) return err(TOO_MANY);
-  const radix = start.hex || end.hex ? 16 : 10;
+  const count = end.value - start.value + 1n;
+  if (count > BigInt(MAX_ENDPOINTS)) return err(TOO_MANY);
   const padded = (startText.startsWith("0") && startText.length > 1) || endText.startsWith("0");
-  const width = padded ? endText.length : 0;
+  return ok({
+    start: start.value,
+    count: Number(count),
+    radix: start.hex || end.hex ? 16 : 10,
+    width: padded ? endText.length : 0,
+  });
+}
+
+/** The printed values of a range. */
+function rangeValues(r: Range): string[] {
   const values: string[] = [];
-  for (let v = Number(start.value); v <= Number(end.value); v++) {
-    values.push(v.toString(radix).padStart(width, "0"));
+  for (let k = 0; k < r.count; k++) {
+    values.push((r.start + BigInt(k)).toString(r.radix).padStart(r.width, "0"));
   }
-  return ok(values);
+  return values;
 }
 
 /**
  * Splits a pool into literal segments and range tokens and expands it. Errors are bare reasons
- * (the callers say which SITE or pool they belong to).
+ * (the callers say which SITE or pool they belong to). The size of the expansion is checked
+ * before anything is materialised.
  */
 function expandPool(pool: string): Result<string[]> {
   const literals: string[] = [];
-  const ranges: string[][] = [];
+  const parsed: Range[] = [];
   let from = 0;
   let i = 0;
   while (i < pool.length) {
@@ -94,21 +117,22 @@ function expandPool(pool: string): Result<string[]> {
     if (close < 0) return err(RANGE_FORMAT);
     const body = pool.slice(i + 1, close);
     if (!/^[0-9a-z]*\.\.\.[0-9a-z]*$/.test(body)) return err(RANGE_FORMAT);
-    const values = expandRange(body);
-    if (!values.ok) return values;
+    const range = parseRange(body);
+    if (!range.ok) return range;
     literals.push(pool.slice(from, i));
-    ranges.push(values.value);
+    parsed.push(range.value);
     i = from = close + 1;
   }
   literals.push(pool.slice(from));
   // `a...b` without braces, or a stray `...` next to a valid range.
-  if (ranges.length === 0 || literals.some((l) => l.includes("..."))) return err(RANGE_FORMAT);
+  if (parsed.length === 0 || literals.some((l) => l.includes("..."))) return err(RANGE_FORMAT);
 
   let total = 1;
-  for (const r of ranges) {
-    total *= r.length;
+  for (const r of parsed) {
+    total *= r.count;
     if (total > MAX_ENDPOINTS) return err(TOO_MANY);
   }
+  const ranges = parsed.map(rangeValues);
   // Mixed-radix counter, left-most range varying fastest (spec §2.2).
   const out: string[] = [];
   for (let n = 0; n < total; n++) {
