@@ -51,7 +51,11 @@ export async function run(args: string[]): Promise<number> {
     }
     throw e;
   }
-  output.info(`listening on '${config.address}'`);
+  // With port 0 the kernel picks one: say which, so scripts (and tests) can find it.
+  const shown = config.address.endsWith(":0")
+    ? config.address.slice(0, -1) + sidekick.addr.port
+    : config.address;
+  output.info(`listening on '${shown}'`);
   output.start(() => sidekick.pool);
 
   let stopping = false;

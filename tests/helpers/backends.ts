@@ -209,7 +209,7 @@ export function startBackends(
 }
 
 /** "hello, gzip\n" gzip-compressed (fixed bytes, so tests can compare them exactly). */
-export const GZIP_HELLO: Uint8Array = new Uint8Array([
+export const GZIP_HELLO: Uint8Array<ArrayBuffer> = new Uint8Array([
   0x1f,
   0x8b,
   0x08,
@@ -262,5 +262,30 @@ export async function waitFor(
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Sends raw bytes on a new connection and returns everything read until the server closes, as a
+ * binary string (one char per byte, so bodies compare byte for byte).
+ */
+export async function rawRequest(port: number, text: string, timeoutMs = 5_000): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const timer = setTimeout(() => conn.close(), timeoutMs);
+  try {
+    await conn.write(new TextEncoder().encode(text));
+    const chunks: string[] = [];
+    const buf = new Uint8Array(65536);
+    while (true) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) break;
+      chunks.push(String.fromCharCode(...buf.subarray(0, n)));
+    }
+    return chunks.join("");
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* already closed */ }
   }
 }

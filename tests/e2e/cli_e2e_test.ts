@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import denoJson from "../../deno.json" with { type: "json" };
+import { runSidekick } from "../helpers/sidekick_process.ts";
+
+Deno.test("--help prints the help on stdout, exit 0", async () => {
+  const r = await runSidekick(["--help"]);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /USAGE:/);
+  assert.match(r.stdout, /--health-path/);
+});
+
+Deno.test("--version prints 'sidekick version <deno.json version>'", async () => {
+  const r = await runSidekick(["--version"]);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.trim(), `sidekick version ${denoJson.version}`);
+});
+
+Deno.test("no SITE: help on stderr, exit 1", async () => {
+  const r = await runSidekick([]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /USAGE:/);
+  assert.equal(r.stdout, "");
+});
+
+for (
+  const [args, pattern] of [
+    [["--bogus", "http://127.0.0.1:9000"], /--bogus/],
+    [["--health-duration", "0", "http://127.0.0.1:9000"], /--health-duration/],
+    [["--health-port", "70000", "http://127.0.0.1:9000"], /--health-port/],
+    [["--host-balance", "roundrobin", "http://127.0.0.1:9000"], /--host-balance/],
+    [["--dns-ttl", "-1s", "http://127.0.0.1:9000"], /--dns-ttl/],
+    [["--address", "nonsense", "http://127.0.0.1:9000"], /--address/],
+    [["minio1:9000"], /minio1:9000/],
+    [["http://h{1...x}:9000"], /h\{1\.\.\.x\}/],
+    [["http://a:9000,https://b:9000"], /scheme/],
+    [["http://127.0.0.1:9000", "--address"], /--address/],
+  ] as [string[], RegExp][]
+) {
+  Deno.test(`bad input ${JSON.stringify(args)}: one line on stderr, exit 2`, async () => {
+    const r = await runSidekick(args);
+    assert.equal(r.code, 2, r.stderr);
+    const lines = r.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /^sidekick: /);
+    assert.match(lines[0], pattern);
+    assert.doesNotMatch(r.stderr, /\bat .*\.ts:\d+/, "no stack trace");
+  });
+}

@@ -1,0 +1,169 @@
+/**
+ * Black-box tests of proxying: sidekick runs as a child process (main.ts) in front of real
+ * backends on 127.0.0.1, and every assertion is on what a client or a backend sees.
+ */
+import assert from "node:assert/strict";
+import {
+  digestStream,
+  GZIP_HELLO,
+  patternStream,
+  rawRequest,
+  startBackend,
+  startBackends,
+  type TestBackend,
+  waitFor,
+} from "../helpers/backends.ts";
+import { startSidekick } from "../helpers/sidekick_process.ts";
+
+const FAST = ["--health-path", "/health", "--health-duration", "200ms", "--health-timeout", "2s"];
+
+async function withSidekick(
+  backendCount: number,
+  extra: string[],
+  body: (url: string, backends: TestBackend[]) => Promise<void>,
+) {
+  const backends = await startBackends(backendCount);
+  const sk = await startSidekick([...FAST, ...extra, backends.map((b) => b.url).join(",")]);
+  try {
+    await sk.waitHealthy();
+    await body(sk.url, backends);
+  } finally {
+    await sk.stop();
+    await Promise.all(backends.map((b) => b.close()));
+  }
+}
+
+Deno.test("load is spread over 4 backends", async () => {
+  await withSidekick(4, [], async (url, backends) => {
+    // Wait until all four are UP (the first health round is immediate).
+    await waitFor(() => backends.every((b) => b.healthChecks > 0), "first health round");
+    await new Promise((r) => setTimeout(r, 100));
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 200; i++) {
+      const res = await fetch(url + "/spread");
+      const name = await res.text();
+      counts[name] = (counts[name] ?? 0) + 1;
+    }
+    assert.deepEqual(Object.keys(counts).sort(), ["b1", "b2", "b3", "b4"]);
+    for (const n of Object.values(counts)) assert.ok(n > 20, JSON.stringify(counts));
+  });
+});
+
+Deno.test("Host kept, X-Forwarded-* added, hop-by-hop stripped, raw query kept", async () => {
+  await withSidekick(1, [], async (url, [b]) => {
+    const port = new URL(url).port;
+    const reply = await rawRequest(
+      Number(port),
+      "GET /echo?a=1&a=2;b=3&c=%zz HTTP/1.1\r\n" +
+        "Host: bucket.s3.example.com:9000\r\n" +
+        "Connection: close, X-Fake-Hop\r\n" +
+        "X-Fake-Hop: secret\r\n" +
+        "Keep-Alive: timeout=5\r\n" +
+        "Proxy-Connection: keep-alive\r\n" +
+        "X-Forwarded-For: 1.2.3.4\r\n" +
+        "X-Amz-Date: 20260101T000000Z\r\n\r\n",
+    );
+    assert.match(reply, /^HTTP\/1\.1 200/);
+    const seen = b.seen.at(-1)!;
+    assert.equal(new URL(seen.url).search, "?a=1&a=2;b=3&c=%zz");
+    assert.equal(seen.headers.get("host"), "bucket.s3.example.com:9000");
+    assert.equal(seen.headers.get("x-forwarded-host"), "bucket.s3.example.com:9000");
+    const xff = seen.headers.get("x-forwarded-for")!;
+    assert.match(xff, /^1\.2\.3\.4, [^,]+$/, "client address appended exactly once");
+    assert.equal(seen.headers.get("x-real-ip"), xff.split(", ")[1]);
+    assert.notEqual(seen.headers.get("x-real-ip"), "127.0.0.1", "loopback client replaced");
+    assert.equal(seen.headers.get("x-amz-date"), "20260101T000000Z");
+    for (const h of ["x-fake-hop", "keep-alive", "proxy-connection"]) {
+      assert.equal(seen.headers.has(h), false, h);
+    }
+    assert.equal(seen.headers.get("accept-encoding"), "identity");
+  });
+});
+
+Deno.test("response: status, headers, X-Proxy, Server, Connection-named headers stripped", async () => {
+  await withSidekick(1, [], async (url) => {
+    const res = await fetch(url + "/anything");
+    assert.equal(await res.text(), "b1");
+    assert.equal(res.headers.get("x-proxy"), "true");
+    assert.equal(res.headers.get("server"), "SideKick");
+    assert.deepEqual(res.headers.getSetCookie(), ["a=1"]);
+    assert.equal(res.headers.get("x-multi"), "one");
+    assert.equal(res.headers.has("x-secret-hop"), false);
+    const notFound = await fetch(url + "/status?code=404");
+    assert.equal(notFound.status, 404);
+    assert.equal(await notFound.text(), "status from b1");
+    const head = await fetch(url + "/anything", { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), "");
+  });
+});
+
+Deno.test("a backend's gzip body reaches the client byte-identical, header included", async () => {
+  await withSidekick(1, [], async (url) => {
+    const reply = await rawRequest(
+      Number(new URL(url).port),
+      "GET /gzip HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+    );
+    assert.match(reply, /content-encoding: gzip/i);
+    const binary = String.fromCharCode(...GZIP_HELLO);
+    assert.ok(reply.endsWith("\r\n\r\n" + binary), "gzip bytes intact at the end of the reply");
+    const res = await fetch(url + "/gzip", { headers: { "accept-encoding": "identity" } });
+    assert.equal(res.headers.get("content-encoding"), "gzip");
+    assert.deepEqual(new Uint8Array(await res.arrayBuffer()), GZIP_HELLO);
+  });
+});
+
+Deno.test("64 MiB upload keeps Content-Length and arrives intact", async () => {
+  await withSidekick(1, [], async (url, [b]) => {
+    const size = 64 * 1024 * 1024;
+    const expected = await digestStream(patternStream(size, 7));
+    // Send a fixed-length body: a Blob gives fetch a known length.
+    const parts: Uint8Array[] = [];
+    for await (const c of patternStream(size, 7)) parts.push(c);
+    const res = await fetch(url + "/upload", {
+      method: "PUT",
+      body: new Blob(parts as BlobPart[]),
+    });
+    assert.equal(await res.text(), "b1");
+    const seen = b.seen.at(-1)!;
+    assert.equal(seen.headers.get("content-length"), String(size));
+    assert.equal(seen.headers.has("transfer-encoding"), false);
+    assert.equal(seen.bodyBytes, size);
+    assert.equal(seen.bodySha256, expected.sha256);
+  });
+});
+
+Deno.test("chunked upload is proxied as a stream", async () => {
+  await withSidekick(1, [], async (url, [b]) => {
+    const res = await fetch(url + "/chunked", { method: "POST", body: patternStream(300_000, 3) });
+    assert.equal(await res.text(), "b1");
+    assert.equal(b.seen.at(-1)!.bodyBytes, 300_000);
+    assert.equal(b.seen.at(-1)!.bodySha256, (await digestStream(patternStream(300_000, 3))).sha256);
+  });
+});
+
+Deno.test("CONNECT, absolute-form targets and non-WebSocket upgrades are refused clearly", async () => {
+  await withSidekick(1, [], async (url, [b]) => {
+    const port = Number(new URL(url).port);
+    const connect = await rawRequest(
+      port,
+      "CONNECT evil:443 HTTP/1.1\r\nHost: evil:443\r\n\r\n",
+      2000,
+    );
+    assert.match(connect, /^HTTP\/1\.1 501/);
+    const absolute = await rawRequest(
+      port,
+      "GET http://other.example/x HTTP/1.1\r\nHost: mine:9000\r\nConnection: close\r\n\r\n",
+    );
+    assert.match(absolute, /^HTTP\/1\.1 400/);
+    const upgrade = await rawRequest(
+      port,
+      "GET /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, close\r\nUpgrade: foo\r\n\r\n",
+    );
+    assert.match(upgrade, /^HTTP\/1\.1 501/);
+    assert.equal(b.seen.length, 0, "nothing reached the backend");
+    const health = await fetch(url + "/v1/health");
+    await health.body?.cancel();
+    assert.equal(health.status, 200, "the backend was not marked down");
+  });
+});
