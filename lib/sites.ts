@@ -19,7 +19,7 @@
  *   glued the health path after the query);
  * - ports must be 1..65535 (an explicit `:0` or an empty `:` is an error), IPv4 hosts must be
  *   plain dotted quads (WHATWG would silently read `0x7f.1` as 127.0.0.1), and whitespace,
- *   control characters, `\\` and braces left over from a range are rejected;
+ *   control characters, backslashes and braces left over from a range are rejected;
  * - no SITE may expand to more than {@linkcode MAX_ENDPOINTS} endpoints, so bad input can never
  *   hang the process or exhaust its memory.
  *
