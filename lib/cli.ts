@@ -515,7 +515,7 @@ function parseGoInt(text: string): number | undefined {
     if (Number.isNaN(digit) || digit >= base) return undefined;
     value = value * base + digit;
   }
-  return sign * value;
+  return value === 0 ? 0 : sign * value;
 }
 
 /** Go's rule: underscores only between digits, or between a base prefix and a digit. */

@@ -85,11 +85,26 @@ function parseGoDuration(text: string): bigint | string {
     if (unit === undefined) return `unknown unit ${JSON.stringify(unitText)}; ${UNIT_HINT}`;
     s = s.slice(unitText.length);
     let value = BigInt(whole === "" ? "0" : whole) * unit;
-    if (fraction) value += (BigInt(fraction) * unit) / 10n ** BigInt(fraction.length);
+    if (fraction) value += fractionNs(fraction, unit);
     total += value;
     if (total > MAX_NS + (negative ? 1n : 0n)) return "out of range (at most 2562047h47m16s)";
   }
   return negative ? -total : total;
+}
+
+/**
+ * The nanoseconds of `0.<digits>` units, computed as Go does (float64, digits beyond int64
+ * precision dropped, truncated), so that e.g. `0.3333333333333333333h` is exactly 20m as in Go.
+ */
+function fractionNs(digits: string, unit: bigint): bigint {
+  let f = 0n;
+  let scale = 1;
+  for (const ch of digits) {
+    if (f > MAX_NS / 10n) break;
+    f = f * 10n + BigInt(ch);
+    scale *= 10;
+  }
+  return BigInt(Math.trunc(Number(f) * (Number(unit) / scale)));
 }
 
 /**
@@ -130,9 +145,10 @@ function msToNs(ms: number): bigint {
   return BigInt(whole) * NS_PER_MS + BigInt(Math.round((ms - whole) * 1e6));
 }
 
-/** Whole nanoseconds → milliseconds. */
+/** Whole nanoseconds → milliseconds (one correctly rounded division while exact in a double). */
 function nsToMs(ns: bigint): number {
-  return Number(ns / NS_PER_MS) + Number(ns % NS_PER_MS) / 1e6;
+  const safe = ns <= BigInt(Number.MAX_SAFE_INTEGER) && ns >= BigInt(Number.MIN_SAFE_INTEGER);
+  return safe ? Number(ns) / 1e6 : Number(ns / NS_PER_MS) + Number(ns % NS_PER_MS) / 1e6;
 }
 
 /** Go's `Duration.Round` over BigInt nanoseconds. */
