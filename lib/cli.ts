@@ -94,12 +94,14 @@ const FLAGS: readonly FlagSpec[] = [
     name: "health-duration",
     alias: "d",
     kind: "duration",
+    expects: DURATION_EXPECTS,
     usage: "health check interval: a Go duration (500ms, 5s, 1m30s) or a number of seconds",
     defaultText: formatDuration(DEFAULTS.healthDurationMs),
   },
   {
     name: "health-timeout",
     kind: "duration",
+    expects: DURATION_EXPECTS,
     usage: "health check timeout: a Go duration or a number of seconds",
     defaultText: formatDuration(DEFAULTS.healthTimeoutMs),
   },
@@ -154,6 +156,7 @@ const FLAGS: readonly FlagSpec[] = [
   {
     name: "dns-ttl",
     kind: "duration",
+    expects: DURATION_EXPECTS,
     usage: "choose custom DNS TTL value for DNS refreshes for load balanced endpoints",
     defaultText: formatDuration(DEFAULTS.dnsTtlMs),
   },
@@ -162,6 +165,7 @@ const FLAGS: readonly FlagSpec[] = [
     name: "status-code",
     kind: "status",
     usage: "filter by given status code (repeat the flag for several codes)",
+    expects: "an HTTP status code in 100..599",
   },
   {
     name: "host-balance",
@@ -303,8 +307,7 @@ function applyFlag(draft: Draft, flag: FlagSpec, value: string | undefined): str
     return undefined;
   }
   if (value === undefined) {
-    const expects = flag.kind === "duration" ? DURATION_EXPECTS : flag.expects ?? "a value";
-    return `${label}: missing value; expected ${expects}`;
+    return `${label}: missing value; expected ${flag.expects ?? "a value"}`;
   }
   draft.given.add(flag.name);
   const config = draft.config;

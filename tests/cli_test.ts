@@ -317,6 +317,9 @@ Deno.test("unknown flags and missing values are errors naming the flag", () => {
   assert.match(fail("---log", SITE), /^unknown flag ---log;/);
   assert.match(fail("--=x", SITE), /^unknown flag --;/);
   assert.match(fail("-5", SITE), /^unknown flag -5;/);
+  for (const name of ["__proto__", "toString", "constructor", "hasOwnProperty"]) {
+    assert.match(fail(`--${name}=1`, SITE), new RegExp(`^unknown flag --${name};`));
+  }
   const named = parseCli(["--foo", SITE], "1.2.3", "./sidekick");
   assert.deepEqual(named, {
     kind: "error",
