@@ -24,6 +24,8 @@ import type { RecordListener } from "./record.ts";
 import { createRouter } from "./server.ts";
 import { healthUrl, parseSites } from "./sites.ts";
 import { createFetchTransport, type Transport } from "./transport.ts";
+import { proxyWebSocket } from "./websocket.ts";
+import { ALL_OFFLINE, badGateway } from "./error_document.ts";
 
 /** Bad configuration: a one-line message for the user (exit status 2 from the CLI). */
 export class ConfigError extends Error {
@@ -145,6 +147,8 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => (resolveFinished = r));
 
+  // WebSocket sessions need their own client: the handshake must carry the client's Host.
+  const wsClient = Deno.createHttpClient({ allowHost: true });
   const router = createRouter({
     pool: () => current.pool,
     proxy: {
@@ -152,6 +156,11 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       publicIp,
       onRecord: options.onRecord,
       onEject: (b) => current.checker.backendDown(b),
+    },
+    websocket: (req, info, target) => {
+      const backend = current.pool.pick();
+      if (!backend) return badGateway(ALL_OFFLINE, target.path);
+      return proxyWebSocket(req, info, backend, target, { client: wsClient, publicIp });
     },
   });
 
@@ -223,6 +232,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
         await server.finished;
       }
       transport.close();
+      wsClient.close();
     },
     finished,
   };
