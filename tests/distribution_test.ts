@@ -21,7 +21,9 @@ import { versionFromTag, withVersion } from "../tools/set_version.ts";
 import { createSidekick, makeConfig } from "../lib/mod.ts";
 
 const root = new URL("../", import.meta.url);
-const read = (path: string) => Deno.readTextFile(new URL(path, root));
+/** A repository file, with CRLF (a Windows checkout) read as LF. */
+const read = async (path: string) =>
+  (await Deno.readTextFile(new URL(path, root))).replaceAll("\r\n", "\n");
 const denoJson = JSON.parse(await read("deno.json"));
 
 async function installSection(): Promise<string> {
