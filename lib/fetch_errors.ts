@@ -15,6 +15,7 @@ export type FailureKind =
   | "timeout"
   | "protocol"
   | "client"
+  | "shutdown"
   | "other";
 
 /** A classified upstream failure. */
@@ -31,6 +32,9 @@ export interface Failure {
 
 /** The reason attached to an abort caused by the client going away. */
 export const CLIENT_GONE = "client went away";
+
+/** The reason attached to exchanges cut because sidekick stops (drain deadline passed). */
+export const SHUTTING_DOWN = "sidekick is shutting down";
 
 /** Substring matchers, first match wins; texts as Deno 2.9.6 produces them. */
 const MATCHERS: readonly [RegExp, FailureKind][] = [
@@ -70,6 +74,9 @@ function shorten(text: string): string {
  * client's own cancellation caused it (then the backend is never blamed).
  */
 export function classifyFetchError(e: unknown, clientGone = false): Failure {
+  if (e === SHUTTING_DOWN) {
+    return { kind: "shutdown", message: SHUTTING_DOWN, marksDown: false, beforeSend: false };
+  }
   if (clientGone || e === CLIENT_GONE) {
     return { kind: "client", message: CLIENT_GONE, marksDown: false, beforeSend: false };
   }

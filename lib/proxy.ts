@@ -22,6 +22,8 @@ export interface ProxyContext {
   onRecord?: RecordListener;
   /** Called when a transport failure marked a backend DOWN. */
   onEject?: (backend: Backend) => void;
+  /** Holds the controller of every exchange in flight, so a forced stop can abort them. */
+  inflight?: Set<AbortController>;
 }
 
 /** The parts of the request target that are forwarded byte-for-byte. */
@@ -64,6 +66,7 @@ export async function forward(
     controller.abort(CLIENT_GONE);
   };
   req.signal.addEventListener("abort", onClientAbort, { once: true });
+  ctx.inflight?.add(controller);
   backend.begin();
 
   const requestHeaders = upstreamRequestHeaders(req.headers, {
@@ -77,6 +80,7 @@ export async function forward(
   let responseHeaders: Headers | null = null;
   const finish = (completed: boolean) => {
     req.signal.removeEventListener("abort", onClientAbort);
+    ctx.inflight?.delete(controller);
     backend.end();
     if (!ctx.onRecord) return;
     const record: ExchangeRecord = {

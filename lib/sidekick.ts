@@ -26,6 +26,7 @@ import { healthUrl, parseSites } from "./sites.ts";
 import { createFetchTransport, type Transport } from "./transport.ts";
 import { proxyWebSocket } from "./websocket.ts";
 import { ALL_OFFLINE, badGateway } from "./error_document.ts";
+import { SHUTTING_DOWN } from "./fetch_errors.ts";
 
 /** Bad configuration: a one-line message for the user (exit status 2 from the CLI). */
 export class ConfigError extends Error {
@@ -141,12 +142,12 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
 
   let current = build();
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
-  const abort = new AbortController();
   let reloading: Promise<void> = Promise.resolve();
   let firstRound: Promise<void> | undefined;
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => (resolveFinished = r));
 
+  const inflight = new Set<AbortController>();
   // WebSocket sessions need their own client: the handshake must carry the client's Host.
   const wsClient = Deno.createHttpClient({ allowHost: true });
   const router = createRouter({
@@ -156,6 +157,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       publicIp,
       onRecord: options.onRecord,
       onEject: (b) => current.checker.backendDown(b),
+      inflight,
     },
     websocket: (req, info, target) => {
       const backend = current.pool.pick();
@@ -189,7 +191,6 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
           server = Deno.serve({
             hostname: listen.value.hostname,
             port: listen.value.port,
-            signal: abort.signal,
             automaticCompression: false,
             onListen: () => resolve(),
             onError: (e) => {
@@ -221,13 +222,12 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       current.checker.stop();
       if (server) {
         let timer: ReturnType<typeof setTimeout> | undefined;
-        const deadline = new Promise<void>((resolve) => {
-          timer = setTimeout(() => {
-            abort.abort();
-            resolve();
-          }, drainTimeoutMs);
-        });
-        await Promise.race([server.shutdown(), deadline]);
+        // Past the deadline, cut the exchanges still in flight. (Aborting Deno.serve's own signal
+        // once shutdown() has begun throws an uncaught BadResource inside Deno 2.9.6.)
+        timer = setTimeout(() => {
+          for (const c of inflight) c.abort(SHUTTING_DOWN);
+        }, drainTimeoutMs);
+        await server.shutdown();
         clearTimeout(timer);
         await server.finished;
       }

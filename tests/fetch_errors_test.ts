@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { classifyFetchError, CLIENT_GONE } from "../lib/fetch_errors.ts";
+import { classifyFetchError, CLIENT_GONE, SHUTTING_DOWN } from "../lib/fetch_errors.ts";
 
 // Texts as Deno 2.9.6 produces them (TypeError "fetch failed" with the detail in `cause`).
 const failed = (detail: string) => new TypeError("fetch failed", { cause: new Error(detail) });
@@ -76,4 +76,10 @@ Deno.test("timeouts mark down; unknown errors mark down with their text", () => 
   const o = classifyFetchError(new Error("something new"));
   assert.equal(o.kind, "other");
   assert.equal(o.message, "something new");
+});
+
+Deno.test("exchanges cut by a stopping sidekick never blame the backend", () => {
+  const f = classifyFetchError(SHUTTING_DOWN);
+  assert.equal(f.kind, "shutdown");
+  assert.equal(f.marksDown, false);
 });
