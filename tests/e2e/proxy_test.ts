@@ -8,7 +8,6 @@ import {
   GZIP_HELLO,
   patternStream,
   rawRequest,
-  startBackend,
   startBackends,
   type TestBackend,
   waitFor,
