@@ -196,12 +196,34 @@ Deno.test("SIGTERM with a slow request in flight: full response, then exit 0", a
     await waitFor(() => backends[0].inflight === 1, "slow request in flight");
     sk.kill("SIGTERM");
     assert.deepEqual(await pending, [200, "b1 slow"]);
-    const status = await sk.stop();
+    const status = await sk.exited(); // no second signal: that one means "exit now"
     assert.equal(status.code, 0);
     assert.ok(sk.stdout.some((l) => /caught signal 'terminated'/.test(l)));
   } finally {
     await cleanup(sk, backends);
   }
+});
+
+Deno.test({
+  name: "a second SIGTERM exits at once, without waiting for the drain",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const backends = await startBackends(1);
+    const sk = await startSidekick([...FAST, site(backends)]);
+    try {
+      await sk.waitHealthy();
+      const pending = fetch(sk.url + "/hang").catch((e) => e);
+      await waitFor(() => backends[0].inflight === 1, "hanging request in flight");
+      sk.kill("SIGTERM");
+      await sk.waitForLine(/caught signal 'terminated'/);
+      sk.kill("SIGTERM");
+      const status = await sk.exited();
+      assert.equal(status.code, 1);
+      assert.ok((await pending) instanceof Error, "the hanging request was cut");
+    } finally {
+      await cleanup(sk, backends);
+    }
+  },
 });
 
 Deno.test({

@@ -24,6 +24,8 @@ export interface SidekickProcess {
   kill(signal?: Deno.Signal): void;
   /** Sends SIGTERM (if still running) and waits for the exit status. */
   stop(): Promise<Deno.CommandStatus>;
+  /** Waits for the process to exit by itself. */
+  exited(): Promise<Deno.CommandStatus>;
 }
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -126,5 +128,6 @@ export async function startSidekick(args: string[]): Promise<SidekickProcess> {
       if (!exited) child.kill("SIGTERM");
       return status;
     },
+    exited: () => status,
   };
 }
