@@ -59,6 +59,12 @@ export async function forward(
   const start = Date.now();
   const t0 = performance.now();
   const remoteIp = info.remoteAddr.hostname;
+  // Built first: nothing that can throw stands between begin() and the completion hook below.
+  const requestHeaders = upstreamRequestHeaders(req.headers, {
+    host: target.host,
+    remoteIp,
+    publicIp: ctx.publicIp,
+  });
   const controller = new AbortController();
   let clientGone = false;
   const onClientAbort = () => {
@@ -68,12 +74,6 @@ export async function forward(
   req.signal.addEventListener("abort", onClientAbort, { once: true });
   ctx.inflight?.add(controller);
   backend.begin();
-
-  const requestHeaders = upstreamRequestHeaders(req.headers, {
-    host: target.host,
-    remoteIp,
-    publicIp: ctx.publicIp,
-  });
   let status = 502;
   let ttfbMs = 0;
   let error = "";
