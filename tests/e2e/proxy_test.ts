@@ -166,3 +166,34 @@ Deno.test("CONNECT, absolute-form targets and non-WebSocket upgrades are refused
     assert.equal(health.status, 200, "the backend was not marked down");
   });
 });
+
+Deno.test("malformed requests get an answer or a closed connection, never a crash", async () => {
+  await withSidekick(1, [], async (url) => {
+    const port = Number(new URL(url).port);
+    const junk = [
+      "GARBAGE\r\n\r\n",
+      "GET / HTTP/9.9\r\nHost: h\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\r\nBad Header\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\r\nX: \x01\x02\r\n\r\n",
+      "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+      "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\nContent-Length: 20\r\n\r\n0123456789",
+      "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
+      "GET /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+      "GET /echo HTTP/1.0\r\n\r\n",
+      "OPTIONS * HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+      `GET /${"a".repeat(70_000)} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`,
+      `GET / HTTP/1.1\r\nHost: h\r\nX-Big: ${"b".repeat(200_000)}\r\n\r\n`,
+      "GET /echo HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+      "\r\n\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\npartial",
+    ];
+    for (const text of junk) {
+      const reply = await rawRequest(port, text, 1_500);
+      if (reply) assert.match(reply, /^HTTP\/1\.[01] \d{3} /, JSON.stringify(text.slice(0, 40)));
+    }
+    const health = await fetch(url + "/v1/health");
+    await health.body?.cancel();
+    assert.equal(health.status, 200, "alive, and the backend was not blamed");
+    assert.equal(await (await fetch(url + "/after")).text(), "b1");
+  });
+});
