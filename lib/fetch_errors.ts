@@ -93,7 +93,9 @@ export function classifyFetchError(e: unknown, clientGone = false): Failure {
       return {
         kind,
         message,
-        marksDown: kind !== "client",
+        // "closed" is Go's EOF family: usually a stale pooled connection, not a dead backend
+        // (a dead one refuses the next connect and is ejected then) — spec §4.3.
+        marksDown: kind !== "client" && kind !== "closed",
         beforeSend: kind === "refused" || kind === "dns",
       };
     }

@@ -17,12 +17,12 @@ Deno.test("connection refused: marks down, safe to retry", () => {
   );
 });
 
-Deno.test("backend closed the connection mid-exchange", () => {
+Deno.test("backend closed the connection mid-exchange: 502, but no ejection (Go's EOF rule)", () => {
   const f = classifyFetchError(failed(
     "error sending request from 127.0.0.1:32940 for http://127.0.0.1:40647/ (127.0.0.1:40647): client error (SendRequest): connection closed before message completed",
   ));
   assert.equal(f.kind, "closed");
-  assert.equal(f.marksDown, true);
+  assert.equal(f.marksDown, false, "EOF-like: a stale keep-alive connection, not a dead backend");
   assert.equal(f.beforeSend, false);
   assert.equal(f.message, "client error (SendRequest): connection closed before message completed");
 });
