@@ -1,59 +1,209 @@
 /**
- * Console output of the command: info lines, `--log` state changes, and (later) trace lines and
- * the live table. Minimal for now; the observability work replaces the record/table parts.
+ * The command's human-facing output (spec §7.1, fixed per DECISIONS). Console mode — when `--log`
+ * or an explicit `--trace` is given, or stdout is not a terminal — prints `sidekick: …` info
+ * lines, `--log` state changes and trace lines (text or `--json`, short or `--debug`), all
+ * silenced by `--quiet` except the info lines. Otherwise the live table of `lib/ui.ts` runs, and
+ * nothing else is written to stdout (so `--json` on a terminal never interleaves with it): info
+ * and error messages appear in its status line.
+ *
+ * Lines go through a {@linkcode LineWriter}: writes are asynchronous and bounded, so a slow
+ * stdout never blocks the proxy; trace lines that do not fit are dropped and counted.
+ *
+ * @example
+ * ```ts
+ * import { createConsole } from "./console.ts";
+ * import { makeConfig } from "./config.ts";
+ * const out = createConsole(makeConfig({ sites: ["http://127.0.0.1:9000"], log: true }), false);
+ * out.info("listening on ':8080'");
+ * await out.stop();
+ * ```
  * @module
  */
 
 import type { Transition } from "./backend.ts";
 import type { Config } from "./config.ts";
 import type { ExchangeRecord } from "./record.ts";
-import type { Pool } from "./pool.ts";
+import { formatRecord, formatTransition, traceFilter, type TraceStyle } from "./trace.ts";
+import { createTableUi, type TableSource, type TableUi, type TerminalSink } from "./ui.ts";
 
 /** Where the command's human-facing output goes. */
 export interface ConsoleOutput {
-  /** An info line (`sidekick: <text>`), always printed in console mode. */
+  /** Whether lines are printed (console mode) rather than the live table. */
+  readonly consoleMode: boolean;
+  /** An info line (`sidekick: <text>`); in table mode, the table's status line. */
   info(text: string): void;
-  /** An error line on stderr. */
+  /** An error line on stderr (`sidekick: <ERROR> <text>`); in table mode, the status line. */
   error(text: string): void;
   /** Called on every UP/DOWN transition. */
   transition(t: Transition): void;
   /** Called on every finished exchange. */
   record(r: ExchangeRecord): void;
-  /** Starts periodic output (the table), if any. */
-  start(pool: () => Pool): void;
-  /** Stops periodic output and restores the terminal. */
-  stop(): void;
+  /** Starts the live table in table mode (no-op in console mode). */
+  start(source: TableSource): void;
+  /** Stops the table (restoring the terminal) and flushes pending lines (bounded wait). */
+  stop(): Promise<void>;
+  /** Trace lines dropped so far because stdout could not keep up. */
+  dropped(): number;
 }
 
-function hhmmss(ms: number): string {
-  return new Date(ms).toISOString().slice(11, 23);
+/** A byte sink such as `Deno.stdout`. */
+export interface ByteSink {
+  /** Writes some bytes, resolving to how many were written. */
+  write(p: Uint8Array): Promise<number>;
 }
 
-/** The console output for a configuration. */
-export function createConsole(config: Config, _isTerminal: boolean): ConsoleOutput {
-  const write = (line: string) => console.log(line);
+/** The default bound of a {@linkcode LineWriter}: 1 MiB of pending text. */
+export const DEFAULT_BUFFER_BYTES = 1 << 20;
+
+/**
+ * A bounded, asynchronous line writer. {@linkcode LineWriter.write} never waits: it queues the
+ * line and a single pump writes queued lines in batches. When the queue already holds
+ * `limitBytes`, droppable lines are discarded and counted; lines written with `droppable = false`
+ * (info lines, state changes: rare) are always queued. A sink that fails (closed pipe) stops the
+ * writer; later lines are counted as dropped.
+ */
+export class LineWriter {
+  readonly #sink: ByteSink;
+  readonly #limit: number;
+  readonly #encoder = new TextEncoder();
+  #queue: string[] = [];
+  #queued = 0;
+  #dropped = 0;
+  #broken = false;
+  #pump: Promise<void> | undefined;
+
+  /** A writer over `sink` holding at most `limitBytes` (UTF-16 units, roughly bytes) pending. */
+  constructor(sink: ByteSink, limitBytes: number = DEFAULT_BUFFER_BYTES) {
+    this.#sink = sink;
+    this.#limit = limitBytes;
+  }
+
+  /** Lines dropped so far. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Text waiting to be written, in UTF-16 units. */
+  get pending(): number {
+    return this.#queued;
+  }
+
+  /** Queues `line` plus a newline; returns false if it was dropped. */
+  write(line: string, droppable = true): boolean {
+    const size = line.length + 1;
+    if (this.#broken || (droppable && this.#queued + size > this.#limit)) {
+      this.#dropped++;
+      return false;
+    }
+    this.#queue.push(line);
+    this.#queued += size;
+    this.#pump ??= this.#run();
+    return true;
+  }
+
+  async #run(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue;
+        this.#queue = [];
+        const bytes = this.#encoder.encode(batch.join("\n") + "\n");
+        try {
+          let off = 0;
+          while (off < bytes.length) off += await this.#sink.write(bytes.subarray(off));
+        } catch {
+          this.#broken = true;
+          this.#dropped += batch.length + this.#queue.length;
+          this.#queue = [];
+        }
+        this.#queued -= batch.reduce((n, l) => n + l.length + 1, 0);
+        if (this.#broken) this.#queued = 0;
+      }
+    } finally {
+      this.#pump = undefined;
+    }
+  }
+
+  /** Resolves once everything queued is written, or after `timeoutMs`, whichever is first. */
+  async flush(timeoutMs = 2_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#pump && Date.now() < deadline) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#pump,
+        new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now())))),
+      ]);
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Where the console writes, and knobs for tests. */
+export interface ConsoleOptions {
+  /** Standard output (default `Deno.stdout`). */
+  stdout?: ByteSink & Partial<TerminalSink>;
+  /** Error lines (default `console.error`). */
+  stderr?: (line: string) => void;
+  /** Disable colours even on a terminal (default `Deno.noColor`, i.e. `NO_COLOR`). */
+  noColor?: boolean;
+  /** Pending-text bound of the line writer (default 1 MiB). */
+  bufferBytes?: number;
+  /** The table's redraw period, ms (default 500). */
+  tableIntervalMs?: number;
+}
+
+/**
+ * The console output for a configuration: console mode iff `--log`, an explicit `--trace`, or
+ * `isTerminal` false; colours iff `isTerminal` and not `NO_COLOR`.
+ */
+export function createConsole(
+  config: Config,
+  isTerminal: boolean,
+  options: ConsoleOptions = {},
+): ConsoleOutput {
+  const stdout = options.stdout ?? Deno.stdout;
+  const stderr = options.stderr ?? ((line: string) => console.error(line));
+  const colors = isTerminal && !(options.noColor ?? Deno.noColor);
+  const consoleMode = config.log || config.traceExplicit || !isTerminal;
+  const writer = new LineWriter(stdout, options.bufferBytes);
+  const style: TraceStyle = { json: config.json, debug: config.debug, colors };
+  const printRecord = consoleMode ? traceFilter(config) : undefined;
+  const printTransitions = consoleMode && config.log && !config.quiet;
+  let table: TableUi | undefined;
+  let lastStatus = "";
+
   return {
-    info: (text) => write(`sidekick: ${text}`),
-    error: (text) => console.error(`sidekick: <ERROR> ${text}`),
-    transition(t) {
-      if (!config.log || config.quiet) return;
-      if (config.json) {
-        write(JSON.stringify({
-          Type: "LOG",
-          Endpoint: t.endpoint,
-          ...(t.reason ? { Error: t.reason } : {}),
-          Status: t.state,
-          ...(t.downtimeMs ? { Downtime: Math.round(t.downtimeMs * 1e6) } : {}),
-          Timestamp: new Date(t.at).toISOString(),
-        }));
-      } else if (t.state === "down") {
-        write(`LOG  : ${hhmmss(t.at)}  ${t.endpoint} is down: ${t.reason}`);
-      } else {
-        write(`LOG  : ${hhmmss(t.at)}  ${t.endpoint} is up`);
+    consoleMode,
+    info(text) {
+      if (consoleMode) writer.write(`sidekick: ${text}`, false);
+      else {
+        lastStatus = `sidekick: ${text}`;
+        table?.status(lastStatus);
       }
     },
-    record(_r) {},
-    start(_pool) {},
-    stop() {},
+    error(text) {
+      if (consoleMode) stderr(`sidekick: <ERROR> ${text}`);
+      else {
+        lastStatus = `sidekick: <ERROR> ${text}`;
+        table?.status(lastStatus);
+      }
+    },
+    transition(t) {
+      if (printTransitions) writer.write(formatTransition(t, style), false);
+    },
+    record(r) {
+      if (printRecord?.(r)) writer.write(formatRecord(r, style));
+    },
+    start(source) {
+      if (consoleMode || table) return;
+      const sink = stdout.writeSync ? stdout as TerminalSink : Deno.stdout;
+      table = createTableUi({ source, sink, colors, intervalMs: options.tableIntervalMs });
+      if (lastStatus) table.status(lastStatus);
+    },
+    async stop() {
+      await table?.stop();
+      table = undefined;
+      await writer.flush();
+    },
+    dropped: () => writer.dropped,
   };
 }

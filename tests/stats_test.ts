@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import type { ExchangeRecord } from "../lib/record.ts";
+import { DURATION_BUCKETS, exchangeSizes, Stats } from "../lib/stats.ts";
+
+function rec(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
+  return {
+    kind: "request",
+    endpoint: "http://127.0.0.1:9001",
+    site: 1,
+    method: "GET",
+    path: "/",
+    rawQuery: "",
+    status: 200,
+    start: 0,
+    latencyMs: 10,
+    ttfbMs: 5,
+    client: "127.0.0.1",
+    requestHeaders: new Headers({ host: "h" }),
+    responseHeaders: new Headers({ "content-length": "10" }),
+    requestBodyBytes: 0,
+    responseBodyBytes: 10,
+    error: "",
+    completed: true,
+    ...overrides,
+  };
+}
+
+Deno.test("exchangeSizes: headers, synthesised Content-Length, status line, first Set-Cookie", () => {
+  // rx: host(4+1) + synthesised "content-length" "0" (14+1); tx: 10 + "200 OK\n" + "content-length: 10\n"
+  assert.deepEqual(exchangeSizes(rec()), { rx: 5 + 15, tx: 10 + 7 + 19 });
+  // A body of unknown length synthesises Transfer-Encoding: chunked.
+  assert.equal(exchangeSizes(rec({ method: "POST" })).rx, 5 + 17 + 7);
+  const res = new Headers();
+  res.append("set-cookie", "a=1");
+  res.append("set-cookie", "b=2");
+  assert.equal(exchangeSizes(rec({ responseHeaders: res, responseBodyBytes: 0 })).tx, 7 + 16);
+  assert.deepEqual(exchangeSizes(rec({ kind: "health" })), { rx: 0, tx: 0 });
+});
+
+Deno.test("Stats counts requests, errors, bytes, latency extremes and buckets", () => {
+  const stats = new Stats();
+  assert.equal(stats.get("http://127.0.0.1:9001"), undefined);
+  stats.observe(rec({ latencyMs: 10 }));
+  stats.observe(rec({ latencyMs: 3, status: 404 }));
+  stats.observe(rec({ latencyMs: 20_000, status: 502 }));
+  const s = stats.get("http://127.0.0.1:9001")!;
+  assert.equal(s.requests, 3);
+  assert.equal(s.errors, 2);
+  assert.equal(s.minLatencyMs, 3);
+  assert.equal(s.maxLatencyMs, 20_000);
+  assert.ok(Math.abs(s.latencySumSeconds - 20.013) < 1e-9);
+  assert.equal(s.latencyBuckets.length, DURATION_BUCKETS.length + 1);
+  assert.equal(s.latencyBuckets[0], 1); // 3 ms ≤ 5 ms
+  assert.equal(s.latencyBuckets[1], 1); // 10 ms ≤ 10 ms
+  assert.equal(s.latencyBuckets[DURATION_BUCKETS.length], 1); // 20 s > 10 s
+  assert.equal(s.rxBytes, 3 * 20);
+  assert.equal(s.healthSuccesses + s.healthFailures, 0);
+});
+
+Deno.test("Stats counts health checks apart, failures including those without a response", () => {
+  const stats = new Stats();
+  stats.observe(rec({ kind: "health" }));
+  stats.observe(rec({ kind: "health", status: 503 }));
+  stats.observe(rec({ kind: "health", status: 0, error: "connection refused" }));
+  const s = stats.get("http://127.0.0.1:9001")!;
+  assert.equal(s.healthSuccesses, 1);
+  assert.equal(s.healthFailures, 2);
+  assert.equal(s.requests, 0);
+});
+
+Deno.test("Stats.retain forgets endpoints that are gone, keeps the others", () => {
+  const stats = new Stats();
+  stats.observe(rec({ endpoint: "http://a" }));
+  stats.observe(rec({ endpoint: "http://b" }));
+  stats.retain(["http://b", "http://c"]);
+  assert.deepEqual(stats.endpoints(), ["http://b"]);
+  assert.equal(stats.get("http://b")!.requests, 1);
+});
