@@ -28,7 +28,20 @@ export interface Failure {
   marksDown: boolean;
   /** Whether no byte of the request can have reached the backend (safe to retry elsewhere). */
   beforeSend: boolean;
+  /** For `kind: "tls"`: which TLS problem it was. */
+  tls?: TlsProblem;
 }
+
+/** What went wrong in a TLS handshake with a backend. */
+export type TlsProblem =
+  | "unknown-ca"
+  | "name-mismatch"
+  | "expired"
+  | "not-yet-valid"
+  | "client-cert-required"
+  | "client-cert-rejected"
+  | "not-tls"
+  | "handshake";
 
 /** The reason attached to an abort caused by the client going away. */
 export const CLIENT_GONE = "client went away";
@@ -36,23 +49,88 @@ export const CLIENT_GONE = "client went away";
 /** The reason attached to exchanges cut because sidekick stops (drain deadline passed). */
 export const SHUTTING_DOWN = "sidekick is shutting down";
 
-/** Substring matchers, first match wins; texts as Deno 2.9.6 produces them. */
+/**
+ * Substring matchers, first match wins; texts as Deno 2.9.6 produces them, from `fetch` and from
+ * the `node:https` path of `node_transport.ts` (Node error codes such as `ECONNREFUSED`,
+ * `CERT_HAS_EXPIRED`, `socket hang up`).
+ */
 const MATCHERS: readonly [RegExp, FailureKind][] = [
   [/error from user's Body stream|request body|Body stream/i, "client"],
-  [/dns error|failed to lookup address|Name or service not known|nodename nor servname/i, "dns"],
-  [/Connection refused|os error 111|os error 61|os error 10061/i, "refused"],
   [
-    /certificate|InvalidCertificate|UnknownIssuer|NotValidForName|handshake|corrupt message|tls|ssl|AlertReceived/i,
+    /dns error|failed to lookup address|Name or service not known|nodename nor servname|ENOTFOUND|EAI_AGAIN|getaddrinfo/i,
+    "dns",
+  ],
+  [/Connection refused|os error 111|os error 61|os error 10061|ECONNREFUSED/i, "refused"],
+  // Unreachable address: no connection was made either, so it counts as refused (safe to retry).
+  [
+    /No route to host|Network is unreachable|os error 113|os error 101|EHOSTUNREACH|ENETUNREACH/i,
+    "refused",
+  ],
+  [
+    /certificate|InvalidCertificate|UnknownIssuer|NotValidForName|handshake|corrupt message|tls|ssl|AlertReceived|CERT_|ERR_TLS|UNABLE_TO_VERIFY|SELF_SIGNED|DEPTH_ZERO|fatal alert|wrong version number/i,
     "tls",
   ],
-  [/Connection reset|os error 104|os error 54|os error 10054|broken pipe|os error 32/i, "reset"],
   [
-    /connection closed before message completed|IncompleteMessage|unexpected EOF|end of file/i,
+    /Connection reset|os error 104|os error 54|os error 10054|broken pipe|os error 32|ECONNRESET|EPIPE/i,
+    "reset",
+  ],
+  [
+    /connection closed before message completed|IncompleteMessage|unexpected EOF|end of file|socket hang up/i,
     "closed",
   ],
-  [/timed out|os error 110|timeout/i, "timeout"],
+  [/timed out|os error 110|timeout|ETIMEDOUT/i, "timeout"],
   [/invalid HTTP|parse|header|invalid status|HPE_|malformed/i, "protocol"],
 ];
+
+/**
+ * TLS problems, first match wins: rustls texts (fetch and node:tls in Deno) and OpenSSL-style
+ * Node codes, each with the phrase that starts the failure's message.
+ */
+const TLS_MATCHERS: readonly [RegExp, TlsProblem, string][] = [
+  [
+    /NotValidYet|not valid yet|not valid before|CERT_NOT_YET_VALID/i,
+    "not-yet-valid",
+    "TLS: backend certificate is not yet valid",
+  ],
+  [
+    /certificate expired|\bExpired\b|CERT_HAS_EXPIRED/i,
+    "expired",
+    "TLS: backend certificate has expired",
+  ],
+  [
+    /NotValidForName|not valid for name|ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate/i,
+    "name-mismatch",
+    "TLS: backend certificate is not valid for its name",
+  ],
+  [
+    /UnknownIssuer|CaUsedAsEndEntity|UNABLE_TO_VERIFY_LEAF|UNABLE_TO_GET_ISSUER|SELF_SIGNED|DEPTH_ZERO_SELF_SIGNED|unknown (certificate )?authority|unable to verify the first certificate/i,
+    "unknown-ca",
+    "TLS: backend certificate signed by unknown authority (see --cacert)",
+  ],
+  [
+    /CertificateRequired|certificate required/i,
+    "client-cert-required",
+    "TLS: backend requires a client certificate (see --client-cert/--client-key)",
+  ],
+  [
+    /alert:? ?(BadCertificate|UnknownCA|DecryptError|AccessDenied|CertificateUnknown|UnsupportedCertificate)|alert (bad certificate|unknown ca)/i,
+    "client-cert-rejected",
+    "TLS: backend rejected the client certificate",
+  ],
+  [
+    /corrupt message of type InvalidContentType|wrong version number|WRONG_VERSION_NUMBER|packet length too long/i,
+    "not-tls",
+    "TLS: backend does not speak TLS (plain HTTP on an https endpoint?)",
+  ],
+];
+
+/** The TLS problem of a failure text, with its leading phrase. */
+export function tlsProblem(text: string): { problem: TlsProblem; phrase: string } {
+  for (const [re, problem, phrase] of TLS_MATCHERS) {
+    if (re.test(text)) return { problem, phrase };
+  }
+  return { problem: "handshake", phrase: "TLS: handshake with backend failed" };
+}
 
 function detail(e: unknown): string {
   if (e instanceof Error) {
@@ -90,6 +168,16 @@ export function classifyFetchError(e: unknown, clientGone = false): Failure {
   const message = shorten(text);
   for (const [re, kind] of MATCHERS) {
     if (re.test(text)) {
+      if (kind === "tls") {
+        const { problem, phrase } = tlsProblem(text);
+        return {
+          kind,
+          message: `${phrase}: ${message}`,
+          marksDown: true,
+          beforeSend: false,
+          tls: problem,
+        };
+      }
       return {
         kind,
         message,

@@ -1,9 +1,26 @@
 /**
- * How bytes reach a backend: one `Deno.HttpClient` with the client's `Host` allowed through and
- * a keep-alive idle timeout below common backend idle timeouts. Proxied traffic and health checks
- * share it, as in the Go sidekick.
+ * How bytes reach a backend. Proxied traffic and health checks share one {@linkcode Transport},
+ * as in the Go sidekick. Which path a request takes depends on its URL:
+ *
+ * | URL                                   | path                                                   |
+ * | ------------------------------------- | ------------------------------------------------------ |
+ * | `http://<ip>`                          | `fetch` with one `Deno.HttpClient`                      |
+ * | `http://<name>` (DNS cache on)         | `fetch` pinned to a cached address (`proxy: tcp`)        |
+ * | `https://<ip>`                         | `fetch` (`--cacert` → `caCerts`, mTLS `cert`/`key`)      |
+ * | `https://<name>` (DNS cache on)        | Node `https`, connecting to cached addresses            |
+ * | `https://<ip>` of an rr-dns site       | Node `https`, verified against the original hostname   |
+ * | any `https` with `--insecure`          | Node `https` with `rejectUnauthorized: false`           |
+ *
+ * Why two paths: see `node_transport.ts`. Both stream bodies both ways, keep the caller's `Host`,
+ * never decompress, and fail with errors `fetch_errors.ts` classifies. When an `HTTP(S)_PROXY`
+ * environment variable applies to a hostname, addresses are not pinned: the proxy resolves it.
  * @module
  */
+
+import { type DnsCache, DnsLookupError, isIpHost } from "./dns.ts";
+import { classifyFetchError } from "./fetch_errors.ts";
+import { createNodeHttpsFetch } from "./node_transport.ts";
+import { err, ok, type Result } from "./result.ts";
 
 /** Sends requests to backends. */
 export interface Transport {
@@ -13,24 +30,318 @@ export interface Transport {
   close(): void;
 }
 
-/** Options of the fetch-based transport. */
+/** TLS settings towards https backends (`--cacert`, `--client-cert/--client-key`, `--insecure`). */
+export interface BackendTls {
+  /** Extra CA certificates (PEM blocks), added to the default roots. */
+  caCerts: string[];
+  /** Client certificate chain (PEM), or `""`. */
+  cert: string;
+  /** Client private key (PEM), or `""`. */
+  key: string;
+  /** Skip certificate verification (Node path). */
+  insecure: boolean;
+}
+
+/** Options of {@linkcode createTransport}. */
 export interface TransportOptions {
   /** Idle pooled connections are closed after this many ms (Go sidekick: 15 s). */
   poolIdleTimeoutMs?: number;
+  /** TLS towards https backends; default: system roots, no client certificate, verified. */
+  tls?: Partial<BackendTls>;
+  /** Resolve hostname endpoints through this cache and connect to its addresses. */
+  dns?: DnsCache;
+  /** Reads an environment variable (proxy settings); default `Deno.env.get`, errors → unset. */
+  env?: (name: string) => string | undefined;
+}
+
+/** A transport that also knows rr-dns TLS names. */
+export interface BackendTransport extends Transport {
+  /**
+   * Records that https connections to these URL hosts (`10.0.0.7`, `[::1]`) verify and send SNI
+   * for the mapped hostname (rr-dns mode). Entries are added, never removed.
+   */
+  addServerNames(names: ReadonlyMap<string, string>): void;
 }
 
 /** The idle timeout of pooled upstream connections: below MinIO's and most servers' defaults. */
 export const POOL_IDLE_TIMEOUT_MS = 15_000;
 
-/** A transport over `fetch` with its own `Deno.HttpClient`. */
-export function createFetchTransport(options: TransportOptions = {}): Transport {
-  const client = Deno.createHttpClient({
+/**
+ * A transport over `fetch` with its own `Deno.HttpClient` (no DNS cache, no Node path unless
+ * `tls.insecure`): kept for callers that only proxy to IP or plain endpoints.
+ */
+export function createFetchTransport(options: TransportOptions = {}): BackendTransport {
+  return createTransport(options);
+}
+
+/** Whether `fetch` reports a failure to open a connection (nothing was sent). */
+function connectFailed(e: unknown): boolean {
+  const f = classifyFetchError(e);
+  return f.beforeSend;
+}
+
+/** Deno's `NO_PROXY` rule for a hostname: `*`, the name itself, or a parent domain. */
+export function noProxyMatches(noProxy: string, host: string): boolean {
+  const name = host.toLowerCase();
+  for (const raw of noProxy.split(",")) {
+    const entry = raw.trim().toLowerCase();
+    if (entry === "") continue;
+    if (entry === "*") return true;
+    const domain = entry.startsWith(".") ? entry.slice(1) : entry;
+    if (name === domain || name.endsWith("." + domain)) return true;
+  }
+  return false;
+}
+
+/** Whether `fetch` would send a request for `url` through a proxy from the environment. */
+export function envProxyApplies(url: URL, env: (name: string) => string | undefined): boolean {
+  const scheme = url.protocol === "https:" ? "https" : "http";
+  const pick = (name: string) => env(name.toUpperCase()) || env(name) || "";
+  let proxy = pick("all_proxy") || pick(`${scheme}_proxy`);
+  // Deno ignores HTTP_PROXY under CGI (REQUEST_METHOD set), against header injection.
+  if (!proxy && scheme === "http" && env("REQUEST_METHOD") !== undefined) proxy = "";
+  if (!proxy) return false;
+  return !noProxyMatches(pick("no_proxy"), url.hostname);
+}
+
+function defaultEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env: as if unset
+  }
+}
+
+/** `Deno.createHttpClient` options carrying `--cacert` and the client certificate. */
+export function httpClientTlsOptions(tls: Partial<BackendTls> = {}): Deno.CreateHttpClientOptions {
+  return {
+    ...(tls.caCerts?.length ? { caCerts: tls.caCerts } : {}),
+    ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+  };
+}
+
+/** The transport of one sidekick; see the module documentation for the routing. */
+export function createTransport(options: TransportOptions = {}): BackendTransport {
+  const idle = options.poolIdleTimeoutMs ?? POOL_IDLE_TIMEOUT_MS;
+  const tls: BackendTls = { caCerts: [], cert: "", key: "", insecure: false, ...options.tls };
+  const dns = options.dns;
+  const env = options.env ?? defaultEnv;
+  const base: Deno.CreateHttpClientOptions = {
     allowHost: true,
     http2: false,
-    poolIdleTimeout: options.poolIdleTimeoutMs ?? POOL_IDLE_TIMEOUT_MS,
-  });
-  return {
-    fetch: (url, init) => fetch(url, { ...init, client }),
-    close: () => client.close(),
+    poolIdleTimeout: idle,
+    ...httpClientTlsOptions(tls),
   };
+  const client = Deno.createHttpClient(base);
+  const serverNames = new Map<string, string>();
+
+  /** One client per pinned address (http only); dropped once the address left the cache. */
+  const pinned = new Map<string, { client: Deno.HttpClient; host: string; lastUsed: number }>();
+  /** Per hostname:port, the address that last connected (tried first next time). */
+  const preferred = new Map<string, string>();
+  let closed = false;
+
+  const transport: BackendTransport = {
+    fetch(url, init) {
+      const u = new URL(url);
+      const named = !isIpHost(u.hostname);
+      const pin = dns !== undefined && named && !envProxyApplies(u, env);
+      if (u.protocol === "https:") {
+        const servername = serverNames.get(u.hostname);
+        if (tls.insecure || servername !== undefined || pin) {
+          return node.fetch(url, init, { servername });
+        }
+      } else if (pin) {
+        return pinnedFetch(u, url, init);
+      }
+      return fetch(url, { ...init, client });
+    },
+    addServerNames(names) {
+      for (const [host, name] of names) serverNames.set(host, name);
+    },
+    close() {
+      closed = true;
+      client.close();
+      for (const p of pinned.values()) p.client.close();
+      pinned.clear();
+      node.close();
+    },
+  };
+
+  const node = createNodeHttpsFetch({
+    caCerts: tls.caCerts,
+    cert: tls.cert || undefined,
+    key: tls.key || undefined,
+    rejectUnauthorized: !tls.insecure,
+    idleTimeoutMs: idle,
+    lookup: dns ? (host) => dns.lookup(host) : undefined,
+  }, (url, init) => transport.fetch(url, init));
+
+  function pinnedClient(address: string, port: number, host: string): Deno.HttpClient {
+    const key = `${address}|${port}`;
+    let entry = pinned.get(key);
+    if (!entry) {
+      const hostname = address.includes(":") ? `[${address}]` : address;
+      entry = {
+        client: Deno.createHttpClient({ ...base, proxy: { transport: "tcp", hostname, port } }),
+        host,
+        lastUsed: 0,
+      };
+      pinned.set(key, entry);
+    }
+    entry.lastUsed = Date.now();
+    return entry.client;
+  }
+
+  /**
+   * `http` to a hostname: connect to its cached addresses, the last good one first. A failed
+   * connection moves on to the next address; a request whose body went to the failed attempt
+   * cannot be replayed, so it fails (the next request starts at the next address).
+   */
+  async function pinnedFetch(u: URL, url: string, init: RequestInit): Promise<Response> {
+    let addresses: string[];
+    try {
+      addresses = await dns!.lookup(u.hostname);
+    } catch (e) {
+      const reason = e instanceof DnsLookupError ? e.message : String(e);
+      throw new TypeError("fetch failed", {
+        cause: new Error(`error sending request for url (${url}): dns error: ${reason}`),
+      });
+    }
+    const port = u.port ? Number(u.port) : 80;
+    const key = `${u.hostname}:${port}`;
+    const start = Math.max(0, addresses.indexOf(preferred.get(key) ?? ""));
+    let last: unknown;
+    for (let i = 0; i < addresses.length; i++) {
+      const address = addresses[(start + i) % addresses.length];
+      if (closed) break;
+      try {
+        const res = await fetch(url, { ...init, client: pinnedClient(address, port, u.hostname) });
+        preferred.set(key, address);
+        return res;
+      } catch (e) {
+        if (!connectFailed(e) || init.signal?.aborted) throw e;
+        last = e;
+        preferred.set(key, addresses[(start + i + 1) % addresses.length]);
+        if (init.body !== null && init.body !== undefined) throw e;
+      }
+    }
+    throw last ?? new TypeError("fetch failed", { cause: new Error("transport closed") });
+  }
+
+  // Clients of addresses that left the cache and sat unused for a whole period are closed
+  // (in-flight exchanges on a closed client finish normally).
+  dns?.onRefresh(() => {
+    const cutoff = Date.now() - idle;
+    for (const [key, p] of pinned) {
+      const address = key.slice(0, key.lastIndexOf("|"));
+      if (dns.peek(p.host)?.includes(address) || p.lastUsed > cutoff) continue;
+      pinned.delete(key);
+      p.client.close();
+    }
+  });
+
+  return transport;
+}
+
+/** What {@linkcode loadBackendTls} reads. */
+export interface BackendTlsFlags {
+  /** `--cacert` path or `""`. */
+  cacert: string;
+  /** `--client-cert` path or `""`. */
+  clientCert: string;
+  /** `--client-key` path or `""`. */
+  clientKey: string;
+  /** `--insecure`. */
+  insecure: boolean;
+}
+
+function readError(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such file";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+function pemBlocks(text: string, label: RegExp): number {
+  let n = 0;
+  for (const m of text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)) if (label.test(m[1])) n++;
+  return n;
+}
+
+/**
+ * Reads and checks the backend TLS files; every error is one line naming the flag and the file.
+ * `readFile` is injectable for tests.
+ */
+export function loadBackendTls(
+  flags: BackendTlsFlags,
+  readFile: (path: string) => string = Deno.readTextFileSync,
+): Result<BackendTls> {
+  const read = (flag: string, what: string, path: string): Result<string> => {
+    try {
+      return ok(readFile(path));
+    } catch (e) {
+      return err(`${flag}: unable to load ${what} ${JSON.stringify(path)}: ${readError(e)}`);
+    }
+  };
+  const tls: BackendTls = { caCerts: [], cert: "", key: "", insecure: flags.insecure };
+  if (flags.cacert !== "") {
+    const text = read("--cacert", "CA certificate", flags.cacert);
+    if (!text.ok) return text;
+    if (pemBlocks(text.value, /^(X509 |TRUSTED )?CERTIFICATE$/) === 0) {
+      return err(
+        `--cacert: ${
+          JSON.stringify(flags.cacert)
+        } is not a valid certificate: no PEM CERTIFICATE block found`,
+      );
+    }
+    try {
+      Deno.createHttpClient({ caCerts: [text.value] }).close();
+    } catch (e) {
+      return err(
+        `--cacert: ${JSON.stringify(flags.cacert)} is not a valid certificate: ${readError(e)}`,
+      );
+    }
+    tls.caCerts = [text.value];
+  }
+  if (flags.clientCert !== "" || flags.clientKey !== "") {
+    if (flags.clientCert === "" || flags.clientKey === "") {
+      return err("--client-cert and --client-key must be given together");
+    }
+    const cert = read("--client-cert", "client certificate", flags.clientCert);
+    if (!cert.ok) return cert;
+    const key = read("--client-key", "client key", flags.clientKey);
+    if (!key.ok) return key;
+    if (pemBlocks(cert.value, /CERTIFICATE$/) === 0) {
+      return err(
+        `--client-cert: ${JSON.stringify(flags.clientCert)} holds no PEM CERTIFICATE block`,
+      );
+    }
+    if (
+      pemBlocks(key.value, /^ENCRYPTED PRIVATE KEY$/) > 0 ||
+      /Proc-Type: 4,ENCRYPTED/.test(key.value)
+    ) {
+      return err(
+        `--client-key: ${
+          JSON.stringify(flags.clientKey)
+        } is encrypted; give an unencrypted key (--key-password applies to --key only)`,
+      );
+    }
+    if (pemBlocks(key.value, /PRIVATE KEY$/) === 0) {
+      return err(`--client-key: ${JSON.stringify(flags.clientKey)} holds no PEM private key`);
+    }
+    try {
+      Deno.createHttpClient({ cert: cert.value, key: key.value }).close();
+    } catch (e) {
+      return err(
+        `--client-cert/--client-key: ${JSON.stringify(flags.clientCert)} and ${
+          JSON.stringify(flags.clientKey)
+        } are not a valid key pair: ${readError(e)}`,
+      );
+    }
+    tls.cert = cert.value;
+    tls.key = key.value;
+  }
+  return ok(tls);
 }
