@@ -38,13 +38,8 @@ export async function run(args: string[]): Promise<number> {
     sidekick = createSidekick(config, {
       onTransition: output.transition,
       onRecord: output.record,
-      onInfo: output.info,
+      traceLinesDropped: output.dropped,
     });
-    if (config.insecure) {
-      console.error(
-        "sidekick: WARNING: --insecure: certificates of https backends are NOT verified",
-      );
-    }
     await sidekick.start();
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -62,13 +57,14 @@ export async function run(args: string[]): Promise<number> {
     ? config.address.slice(0, -1) + sidekick.addr.port
     : config.address;
   output.info(`listening on '${shown}'`);
-  output.start(() => sidekick.pool);
+  output.start(sidekick);
 
   let stopping = false;
   const onStop = (name: string) => {
     if (stopping) {
       output.info(`caught second signal '${name}', exiting now`);
-      Deno.exit(1);
+      output.stop().finally(() => Deno.exit(1));
+      return;
     }
     stopping = true;
     output.info(`caught signal '${name}', draining in-flight requests`);
@@ -83,7 +79,7 @@ export async function run(args: string[]): Promise<number> {
     });
   }
   await sidekick.finished;
-  output.stop();
+  await output.stop(); // restores the terminal, flushes buffered lines
   return 0;
 }
 

@@ -20,7 +20,10 @@ export interface HealthOptions {
   timeoutMs: number;
   /** `--health-optimistic`: stop checking a backend while it is UP. */
   optimistic: boolean;
-  /** Receives a record for every check that got a response. */
+  /**
+   * Receives a record for every check: status 0 and the error text when it got no response
+   * (counted as a failed check; traces skip it).
+   */
   onRecord?: RecordListener;
   /** Random source for the jitter. */
   random?: Random;
@@ -147,7 +150,7 @@ export class HealthChecker {
     if (this.#stopped) return;
     if (status === 200) backend.markUp();
     else backend.markDown(error || `response status ${status}`);
-    if (status !== 0 && this.#options.onRecord) {
+    if (this.#options.onRecord) {
       const url = new URL(backend.healthUrl);
       const record: ExchangeRecord = {
         kind: "health",
@@ -165,7 +168,7 @@ export class HealthChecker {
         responseHeaders,
         requestBodyBytes: 0,
         responseBodyBytes: 0,
-        error: "",
+        error,
         completed: true,
       };
       this.#options.onRecord(record);

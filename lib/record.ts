@@ -19,7 +19,7 @@ export interface ExchangeRecord {
   path: string;
   /** Raw query without `?` (empty if none). */
   rawQuery: string;
-  /** Status sent to the client (502 for transport errors). */
+  /** Status sent to the client (502 for transport errors); 0: health check got no response. */
   status: number;
   /** Wall-clock start, ms since the epoch. */
   start: number;

@@ -80,7 +80,9 @@ Deno.test("UP iff status 200; other statuses and errors mark DOWN with a reason"
     ["health", 200, "/health"],
     ["health", 503, "/health"],
     ["health", 200, "/health"],
-  ], "a record per check that got a response, none for the transport error");
+    ["health", 0, "/health"],
+  ], "a record per check; status 0 for the transport error (counted as failed, never traced)");
+  assert.match(records[3].error, /Connection refused/);
   checker.stop();
 });
 
