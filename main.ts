@@ -38,8 +38,14 @@ export async function run(args: string[]): Promise<number> {
     sidekick = createSidekick(config, {
       onTransition: output.transition,
       onRecord: output.record,
+      onInfo: output.info,
       traceLinesDropped: output.dropped,
     });
+    if (config.insecure) {
+      console.error(
+        "sidekick: WARNING: --insecure: certificates of https backends are NOT verified",
+      );
+    }
     await sidekick.start();
   } catch (e) {
     if (e instanceof ConfigError) {

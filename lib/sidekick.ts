@@ -23,7 +23,13 @@ import { Pool } from "./pool.ts";
 import type { RecordListener } from "./record.ts";
 import { createRouter } from "./server.ts";
 import { healthUrl, parseSites } from "./sites.ts";
-import { createFetchTransport, type Transport } from "./transport.ts";
+import {
+  type BackendTls,
+  createTransport,
+  httpClientTlsOptions,
+  loadBackendTls,
+} from "./transport.ts";
+import { DnsCache, DnsLookupError, expandRrDns, type PlannedEndpoint, samePlan } from "./dns.ts";
 import { proxyWebSocket } from "./websocket.ts";
 import { ALL_OFFLINE, badGateway } from "./error_document.ts";
 import { SHUTTING_DOWN } from "./fetch_errors.ts";
@@ -52,6 +58,10 @@ export interface SidekickOptions {
   publicIp?: string;
   /** How long `stop()` lets in-flight requests finish before closing connections, ms. */
   drainTimeoutMs?: number;
+  /** Receives info lines (rr-dns); default: `console.log("sidekick: " + text)`. */
+  onInfo?: (text: string) => void;
+  /** Hostname resolver of the DNS cache (tests pass a fake); default: the system resolver. */
+  resolver?: (hostname: string) => Promise<string[]>;
   /** Per-endpoint counters to feed (default: a new {@linkcode Stats}). */
   stats?: Stats;
   /** Trace lines the console dropped so far, exported as `sidekick_trace_lines_dropped_total`. */
@@ -92,11 +102,7 @@ export function unsupportedFlag(config: Config): string | undefined {
   const pending: [boolean, string][] = [
     [config.cert !== "" || config.key !== "", "--cert/--key"],
     [config.autoTlsHost !== "", "--auto-tls-host"],
-    [config.cacert !== "", "--cacert"],
-    [config.clientCert !== "" || config.clientKey !== "", "--client-cert/--client-key"],
-    [config.insecure, "--insecure"],
     [config.keyPassword !== "", "--key-password"],
-    [config.rrDnsMode, "--rr-dns-mode"],
   ];
   return pending.find(([used]) => used)?.[1];
 }
@@ -127,14 +133,31 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
   if (unsupported) throw new ConfigError(`${unsupported} is not implemented yet`);
   const listen = parseListenAddress(config.address);
   if (!listen.ok) throw new ConfigError(listen.error);
-  planSites(config); // validate now, before anything binds
+  const plan = planSites(config); // validate now, before anything binds
   const pprofListen = config.pprof ? parseListenAddress(config.pprof, "--pprof") : undefined;
   if (pprofListen && !pprofListen.ok) throw new ConfigError(pprofListen.error);
   if (pprofListen && !inspectorAllowed()) {
     throw new ConfigError("--pprof needs the sys permission for the inspector (--allow-sys)");
   }
 
-  const transport: Transport = createFetchTransport();
+  // Backend TLS files are read only when a site uses https (as the Go sidekick does).
+  let tls: BackendTls | undefined;
+  if (plan.flat().some((e) => /^https:/i.test(e.endpoint))) {
+    const loaded = loadBackendTls(config);
+    if (!loaded.ok) throw new ConfigError(loaded.error);
+    tls = loaded.value;
+  }
+  const dns = new DnsCache({ ttlMs: config.dnsTtlMs, resolver: options.resolver });
+  const transport = createTransport({ tls, dns });
+  const info = options.onInfo ?? ((text: string) => console.log(`sidekick: ${text}`));
+  let currentPlan: PlannedEndpoint[][] = plan;
+  let stopped = false;
+  /** rr-dns: the sites with single-hostname sites expanded; `fresh` bypasses the DNS cache. */
+  const rrPlan = async (fresh: boolean) => {
+    const expanded = await expandRrDns(plan, (h) => fresh ? dns.resolveNow(h) : dns.lookup(h));
+    transport.addServerNames(expanded.serverNames);
+    return expanded;
+  };
   const random = options.random ?? Math.random;
   const publicIp = options.publicIp ?? localPublicIp();
   const drainDefault = options.drainTimeoutMs ?? DRAIN_TIMEOUT_MS;
@@ -147,9 +170,9 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
   };
   let pprof: PprofServer | undefined;
 
-  const build = (): Generation => {
+  const build = (sitePlan: PlannedEndpoint[][] = plan): Generation => {
     const onTransition: TransitionListener = (t) => options.onTransition?.(t);
-    const sites = planSites(config).map((site, i) =>
+    const sites = sitePlan.map((site, i) =>
       site.map((s) => new Backend(s.endpoint, i + 1, s.healthUrl, onTransition))
     );
     const pool = new Pool(sites, config.hostBalance, random);
@@ -172,7 +195,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
 
   const inflight = new Set<AbortController>();
   // WebSocket sessions need their own client: the handshake must carry the client's Host.
-  const wsClient = Deno.createHttpClient({ allowHost: true });
+  const wsClient = Deno.createHttpClient({ allowHost: true, ...httpClientTlsOptions(tls) });
   const router = createRouter({
     pool: () => current.pool,
     metrics: createMetricsHandler({
@@ -218,6 +241,18 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
     },
     async start() {
       if (server) return;
+      if (config.rrDnsMode) {
+        try {
+          const expanded = await rrPlan(true);
+          for (const e of expanded.expanded) info(`RR DNS mode enabled, using ${e} as hostname`);
+          currentPlan = expanded.sites;
+          current = build(currentPlan);
+        } catch (e) {
+          if (!(e instanceof DnsLookupError)) throw e;
+          throw new ConfigError(`--rr-dns-mode: unable to lookup host ${e.host}: ${e.reason}`);
+        }
+      }
+      dns.start();
       if (pprofListen?.ok && !pprof) {
         try {
           pprof = await startPprof(pprofListen.value);
@@ -225,7 +260,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
           const why = e instanceof Error ? e.message : String(e);
           throw new ConfigError(`--pprof: unable to listen on '${config.pprof}': ${why}`);
         }
-        console.log(`sidekick: pprof listening on '${pprof.url}/.pprof/'`);
+        info(`pprof listening on '${pprof.url}/.pprof/'`);
       }
       return new Promise<void>((resolve, reject) => {
         try {
@@ -250,17 +285,11 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       return firstRound ?? current.checker.start();
     },
     reload() {
-      reloading = reloading.then(async () => {
-        const next = build();
-        await next.checker.start();
-        const old = current;
-        current = next;
-        old.checker.stop();
-        stats.retain(current.pool.backends.map((b) => b.endpoint)); // gone endpoints: no series
-      });
-      return reloading;
+      return swap(async () => config.rrDnsMode ? (await rrPlan(true)).sites : planSites(config));
     },
     async stop(drainTimeoutMs = drainDefault) {
+      stopped = true;
+      dns.stop();
       current.checker.stop();
       if (server) {
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -279,6 +308,36 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
     },
     finished,
   };
+
+  /** Builds a generation from a plan, checks it once, then swaps it in (SIGHUP, rr-dns). */
+  const swap = (makePlan: () => Promise<PlannedEndpoint[][]>): Promise<void> => {
+    // A failed swap (e.g. DNS down on SIGHUP) keeps the current sites and later swaps still run.
+    reloading = reloading.catch(() => {}).then(async () => {
+      const nextPlan = await makePlan();
+      const next = build(nextPlan);
+      await next.checker.start();
+      if (stopped) return next.checker.stop();
+      const old = current;
+      current = next;
+      currentPlan = nextPlan;
+      old.checker.stop();
+      stats.retain(current.pool.backends.map((b) => b.endpoint)); // gone endpoints: no series
+    });
+    return reloading;
+  };
+
+  // rr-dns beyond the Go sidekick: every --dns-ttl refresh re-expands the sites, and a changed
+  // address set is swapped in like a reload (the old sites serve until the new ones are checked).
+  if (config.rrDnsMode) {
+    dns.onRefresh(async () => {
+      if (!server || stopped) return;
+      const expanded = await rrPlan(false).catch(() => undefined); // failure: stale sites kept
+      if (!expanded || samePlan(expanded.sites, currentPlan)) return;
+      const names = expanded.sites.flat().map((e) => e.endpoint).join(", ");
+      info(`RR DNS: addresses changed, now using ${names}`);
+      await swap(() => Promise.resolve(expanded.sites)).catch(() => {});
+    });
+  }
   return sidekick;
 }
 
