@@ -260,7 +260,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
           const why = e instanceof Error ? e.message : String(e);
           throw new ConfigError(`--pprof: unable to listen on '${config.pprof}': ${why}`);
         }
-        info(`pprof listening on '${pprof.url}/.pprof/'`);
+        info(`profiling (--pprof) on '${pprof.url}/.pprof/'`);
       }
       return new Promise<void>((resolve, reject) => {
         try {

@@ -11,29 +11,7 @@ import {
 import { Pool } from "../lib/pool.ts";
 import type { ExchangeRecord } from "../lib/record.ts";
 import { Stats } from "../lib/stats.ts";
-
-/** Runs `promtool check metrics` over `text`; returns its exit code and output. */
-export async function promtoolCheck(text: string): Promise<{ code: number; output: string }> {
-  let child;
-  try {
-    child = new Deno.Command("promtool", {
-      args: ["check", "metrics"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-  } catch (e) {
-    throw new Error(
-      `promtool is needed by this test (Debian/Ubuntu: apt-get install prometheus): ${e}`,
-    );
-  }
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(text));
-  await w.close();
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, output: dec.decode(out.stdout) + dec.decode(out.stderr) };
-}
+import { promtoolCheck } from "./helpers/promtool.ts";
 
 function rec(endpoint: string, overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
   return {
