@@ -117,16 +117,19 @@ export function createNodeHttpsFetch(
   options: NodeHttpsOptions,
   refetch: (url: string, init: RequestInit) => Promise<Response>,
 ): NodeHttpsFetch {
+  const secure: tls.ConnectionOptions = {
+    rejectUnauthorized: options.rejectUnauthorized,
+    ca: options.caCerts?.length ? [...tls.rootCertificates, ...options.caCerts] : undefined,
+    cert: options.cert,
+    key: options.key,
+  };
   const agent = new https.Agent({
     keepAlive: true,
     maxSockets: Infinity,
     maxFreeSockets: 1024,
     timeout: options.idleTimeoutMs,
     scheduling: "lifo",
-    rejectUnauthorized: options.rejectUnauthorized,
-    ca: options.caCerts?.length ? [...tls.rootCertificates, ...options.caCerts] : undefined,
-    cert: options.cert,
-    key: options.key,
+    ...secure,
   });
   const resolve = options.lookup;
   // Node's lookup contract, fed from the DNS cache: every address in resolver order, so Node
@@ -201,6 +204,11 @@ export function createNodeHttpsFetch(
       } catch (e) {
         const stale = (e as { stale?: boolean }).stale === true;
         if (stale && attempt === 0 && body.kind !== "stream" && !signal?.aborted) continue;
+        const cause = (e as { cause?: unknown }).cause;
+        if ((cause as { code?: unknown })?.code === GENERIC_VERIFY_FAILURE) {
+          const precise = await diagnose(request, secure);
+          if (precise) throw fetchFailed(url, precise);
+        }
         throw (e as { failure?: unknown }).failure ?? e;
       }
     }
@@ -254,6 +262,62 @@ export function createNodeHttpsFetch(
   };
 }
 
+/** Deno's node:tls reports expired and self-signed certificates alike with this code. */
+const GENERIC_VERIFY_FAILURE = "UNABLE_TO_VERIFY_LEAF_SIGNATURE";
+const DIAGNOSE_TIMEOUT_MS = 5_000;
+
+/**
+ * After a generic verification failure, one more handshake (verification off, nothing written,
+ * closed at once) reads the certificate to say what is wrong with it: expired, not yet valid,
+ * or self-signed. Undefined when it cannot tell more.
+ */
+function diagnose(
+  request: https.RequestOptions,
+  secure: tls.ConnectionOptions,
+): Promise<Error | undefined> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (e: Error | undefined) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(e);
+    };
+    const socket = tls.connect({
+      ...secure,
+      host: request.host ?? undefined,
+      port: Number(request.port),
+      servername: request.servername || undefined,
+      lookup: request.lookup,
+      rejectUnauthorized: false,
+    }, () => {
+      const cert = socket.getPeerCertificate();
+      const now = Date.now();
+      const coded = (code: string, message: string) => Object.assign(new Error(message), { code });
+      if (!cert || !cert.valid_to) return finish(undefined);
+      if (Date.parse(cert.valid_to) < now) {
+        return finish(
+          coded("CERT_HAS_EXPIRED", `certificate has expired (not after ${cert.valid_to})`),
+        );
+      }
+      if (Date.parse(cert.valid_from) > now) {
+        return finish(
+          coded(
+            "CERT_NOT_YET_VALID",
+            `certificate is not yet valid (not before ${cert.valid_from})`,
+          ),
+        );
+      }
+      const self = JSON.stringify(cert.subject) === JSON.stringify(cert.issuer);
+      if (self) return finish(coded("DEPTH_ZERO_SELF_SIGNED_CERT", "self-signed certificate"));
+      finish(undefined);
+    });
+    socket.on("error", () => finish(undefined));
+    const timer = setTimeout(() => finish(undefined), DIAGNOSE_TIMEOUT_MS);
+  });
+}
+
 /**
  * Sends one request and resolves with the response head. Rejects with the `fetch`-shaped
  * failure in `failure`, plus `stale` when a reused connection died before any response.
@@ -276,7 +340,7 @@ function exchange(
       const code = (e as { code?: unknown })?.code;
       const stale = req.reusedSocket && typeof code === "string" && STALE_CODES.has(code) ||
         req.reusedSocket && /socket hang up/i.test(describe(e));
-      const error = { failure: e instanceof TypeError ? e : fetchFailed(url, e), stale };
+      const error = { failure: e instanceof TypeError ? e : fetchFailed(url, e), stale, cause: e };
       reject(error);
     };
     const onAbort = () => fail(signal!.reason, true);

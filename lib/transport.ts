@@ -97,9 +97,9 @@ export function noProxyMatches(noProxy: string, host: string): boolean {
 export function envProxyApplies(url: URL, env: (name: string) => string | undefined): boolean {
   const scheme = url.protocol === "https:" ? "https" : "http";
   const pick = (name: string) => env(name.toUpperCase()) || env(name) || "";
-  let proxy = pick("all_proxy") || pick(`${scheme}_proxy`);
   // Deno ignores HTTP_PROXY under CGI (REQUEST_METHOD set), against header injection.
-  if (!proxy && scheme === "http" && env("REQUEST_METHOD") !== undefined) proxy = "";
+  const cgi = scheme === "http" && env("REQUEST_METHOD") !== undefined;
+  const proxy = pick("all_proxy") || (cgi ? "" : pick(`${scheme}_proxy`));
   if (!proxy) return false;
   return !noProxyMatches(pick("no_proxy"), url.hostname);
 }

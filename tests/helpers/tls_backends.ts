@@ -31,6 +31,8 @@ export interface HttpsBackend {
   healthChecks: number;
   /** Requests received (health checks excluded). */
   readonly seen: SeenTls[];
+  /** Lets `/gate` responses send their second chunk. */
+  openGate(): void;
   /** Stops it. */
   close(): Promise<void>;
 }
@@ -38,7 +40,8 @@ export interface HttpsBackend {
 /**
  * An https backend on `hostname` (default 127.0.0.1). Paths: `/health`; `/echo` (JSON of
  * method, path, headers, body size and SHA-256); `/big?size=N` (N pattern bytes, with
- * `Content-Length`); `/chunks?n=N` (N 1 KiB chunks, 20 ms apart, no length); else the name.
+ * `Content-Length`); `/chunks?n=N` (N 1 KiB chunks, 20 ms apart, no length); `/gate` (`first`,
+ * then `second` once `openGate()` was called); `/redirect` (302 to `/echo`); else the name.
  */
 export function startHttpsBackend(
   name: string,
@@ -46,6 +49,8 @@ export function startHttpsBackend(
 ): Promise<HttpsBackend> {
   const hostname = options.hostname ?? "127.0.0.1";
   const controller = new AbortController();
+  let openGate!: () => void;
+  const gate = new Promise<void>((r) => (openGate = r));
   return new Promise((resolve) => {
     const backend: HttpsBackend = {
       name,
@@ -54,6 +59,7 @@ export function startHttpsBackend(
       healthStatus: 200,
       healthChecks: 0,
       seen: [],
+      openGate,
       close: async () => {
         controller.abort();
         await server.finished;
@@ -105,8 +111,25 @@ export function startHttpsBackend(
             }),
           );
         }
+        case "/gate": {
+          const enc = new TextEncoder();
+          return new Response(
+            new ReadableStream<Uint8Array>({
+              async start(c) {
+                c.enqueue(enc.encode("first"));
+                await gate;
+                c.enqueue(enc.encode("second"));
+                c.close();
+              },
+            }),
+          );
+        }
+        case "/redirect":
+          return new Response(null, { status: 302, headers: { location: "/echo" } });
         default:
-          return new Response(name, { headers: { "x-backend": name, "set-cookie": "a=1" } });
+          return new Response(name, {
+            headers: [["x-backend", name], ["set-cookie", "a=1"], ["set-cookie", "b=2"]],
+          });
       }
     });
   });
