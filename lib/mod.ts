@@ -17,3 +17,7 @@ export { DEFAULTS, makeConfig } from "./config.ts";
 export type { Config, HostBalance } from "./config.ts";
 export type { Transition, TransitionListener } from "./backend.ts";
 export type { ExchangeRecord, RecordListener } from "./record.ts";
+export { EndpointStats, Stats } from "./stats.ts";
+export { formatRecord, formatTransition, traceFilter } from "./trace.ts";
+export type { TraceStyle } from "./trace.ts";
+export { renderMetrics } from "./metrics.ts";
