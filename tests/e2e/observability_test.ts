@@ -289,8 +289,11 @@ function shellQuote(s: string): string {
 /** Runs sidekick under a pseudo-terminal (`script`), collecting everything it draws. */
 function startInPty(args: string[], options: { noColor: boolean }) {
   const env = options.noColor ? ["NO_COLOR=1"] : ["-u", "NO_COLOR"];
-  const command = "exec env " + [...env, Deno.execPath(), ...RUN_ARGS, "--address", "127.0.0.1:0"]
-    .concat(args).map(shellQuote).join(" ");
+  // The shell prints its PID, then becomes sidekick (exec): cleanup can reach sidekick itself,
+  // which outlives a killed `script` (the hang-up it then gets means "reload" to sidekick).
+  const command = "echo PID:$$; exec env " +
+    [...env, Deno.execPath(), ...RUN_ARGS, "--address", "127.0.0.1:0"]
+      .concat(args).map(shellQuote).join(" ");
   const child = new Deno.Command("script", {
     args: ["-qfc", command, "/dev/null"],
     stdin: "piped",
@@ -317,10 +320,16 @@ function startInPty(args: string[], options: { noColor: boolean }) {
       await errors;
       return status;
     },
+    /** Kills sidekick and `script` if they still run (after a failed assertion). */
     kill() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
+      const pid = Number(/PID:(\d+)/.exec(output)?.[1]);
+      for (
+        const kill of [() => pid > 0 && Deno.kill(pid, "SIGKILL"), () => child.kill("SIGKILL")]
+      ) {
+        try {
+          kill();
+        } catch { /* already gone */ }
+      }
     },
   };
 }
