@@ -20,7 +20,6 @@ async function dualStackBackends(): Promise<{ v4: TestBackend; v6: TestBackend; 
     try {
       const v6 = await startBackend("v6", {
         healthPath: "/health",
-        readHealthPath: "/health",
         hostname: "::1",
         port: v4.port,
       });

@@ -45,7 +45,7 @@ export interface HttpsBackend {
  */
 export function startHttpsBackend(
   name: string,
-  options: { cert: string; key: string; hostname?: string; urlHost?: string },
+  options: { cert: string; key: string; hostname?: string; port?: number; urlHost?: string },
 ): Promise<HttpsBackend> {
   const hostname = options.hostname ?? "127.0.0.1";
   const controller = new AbortController();
@@ -67,7 +67,7 @@ export function startHttpsBackend(
     };
     const server = Deno.serve({
       hostname,
-      port: 0,
+      port: options.port ?? 0,
       cert: options.cert,
       key: options.key,
       signal: controller.signal,
