@@ -19,5 +19,6 @@ export type { Transition, TransitionListener } from "./backend.ts";
 export type { ExchangeRecord, RecordListener } from "./record.ts";
 export { EndpointStats, Stats } from "./stats.ts";
 export { formatRecord, formatTransition, traceFilter } from "./trace.ts";
-export type { TraceStyle } from "./trace.ts";
+export type { TraceFilterConfig, TraceStyle } from "./trace.ts";
 export { renderMetrics } from "./metrics.ts";
+export type { BackendSample, MetricsSnapshot, ProcessSample } from "./metrics.ts";
