@@ -7,7 +7,13 @@
 import assert from "node:assert/strict";
 import { makeConfig } from "../../lib/config.ts";
 import { createSidekick } from "../../lib/sidekick.ts";
-import { startBackend, startBackends, type TestBackend, waitFor } from "../helpers/backends.ts";
+import {
+  closedPort,
+  startBackend,
+  startBackends,
+  type TestBackend,
+  waitFor,
+} from "../helpers/backends.ts";
 import { RUN_ARGS, type SidekickProcess, startSidekick } from "../helpers/sidekick_process.ts";
 import { promtoolCheck } from "../helpers/promtool.ts";
 
@@ -403,6 +409,41 @@ Deno.test("--pprof serves a V8 CPU profile and a heap snapshot on its own listen
     assert.ok(snapshot.snapshot?.meta && Array.isArray(snapshot.nodes));
   } finally {
     await sk.stop();
+    await b.close();
+  }
+});
+
+Deno.test("a stdout nobody reads never stalls the proxy: trace lines are dropped and counted", async () => {
+  const b = await startBackend("b1");
+  const port = closedPort();
+  const url = `http://127.0.0.1:${port}`;
+  // stdout is a pipe this test never reads: it fills up after 64 KiB.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...RUN_ARGS, "--address", `127.0.0.1:${port}`, "--debug", ...FAST, b.url],
+    stdout: "piped",
+    stderr: "null",
+    stdin: "null",
+  }).spawn();
+  try {
+    await waitFor(async () => {
+      try {
+        return (await get(`${url}/v1/health`)).status === 200;
+      } catch {
+        return false;
+      }
+    }, "sidekick healthy");
+    // ~1.5 KiB of --debug text per request: 2000 requests overflow the pipe and the 1 MiB buffer.
+    const t0 = performance.now();
+    for (let i = 0; i < 2000; i++) assert.equal((await get(`${url}/x`)).status, 200);
+    const elapsed = performance.now() - t0;
+    const text = await metrics(url);
+    assert.equal(sampleValue(text, `sidekick_requests_total{endpoint="${b.url}"}`), 2000);
+    assert.ok(sampleValue(text, "sidekick_trace_lines_dropped_total")! > 0, "drops counted");
+    assert.ok(elapsed < 30_000, `${elapsed} ms`);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stdout.cancel();
     await b.close();
   }
 });
