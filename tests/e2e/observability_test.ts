@@ -14,7 +14,12 @@ import {
   type TestBackend,
   waitFor,
 } from "../helpers/backends.ts";
-import { RUN_ARGS, type SidekickProcess, startSidekick } from "../helpers/sidekick_process.ts";
+import {
+  RUN_ARGS,
+  runSidekick,
+  type SidekickProcess,
+  startSidekick,
+} from "../helpers/sidekick_process.ts";
 import { promtoolCheck } from "../helpers/promtool.ts";
 
 const FAST = ["--health-path", "/health", "--health-duration", "100ms"];
@@ -407,6 +412,17 @@ Deno.test("--pprof serves a V8 CPU profile and a heap snapshot on its own listen
     assert.match(heap.headers.get("content-disposition")!, /\.heapsnapshot"$/);
     const snapshot = await heap.json();
     assert.ok(snapshot.snapshot?.meta && Array.isArray(snapshot.nodes));
+
+    // A pprof address that cannot be bound, or no permission for the inspector: a clear error.
+    const busy = await runSidekick(["--pprof", `127.0.0.1:${b.port}`, b.url]);
+    assert.equal(busy.code, 2);
+    assert.match(busy.stderr, /--pprof: unable to listen on '127\.0\.0\.1:\d+'/);
+    const denied = await new Deno.Command(Deno.execPath(), {
+      args: [...RUN_ARGS.filter((a) => a !== "--allow-sys"), "--pprof", "127.0.0.1:0", b.url],
+      stdin: "null",
+    }).output();
+    assert.equal(denied.code, 2);
+    assert.match(new TextDecoder().decode(denied.stderr), /--pprof needs .*--allow-sys/);
   } finally {
     await sk.stop();
     await b.close();
