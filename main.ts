@@ -39,6 +39,7 @@ export async function run(args: string[]): Promise<number> {
       onTransition: output.transition,
       onRecord: output.record,
       onInfo: output.info,
+      onError: output.error,
       traceLinesDropped: output.dropped,
     });
     if (config.insecure) {

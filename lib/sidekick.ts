@@ -36,6 +36,7 @@ import { SHUTTING_DOWN } from "./fetch_errors.ts";
 import { createMetricsHandler } from "./metrics.ts";
 import { inspectorAllowed, type PprofServer, startPprof } from "./pprof.ts";
 import { Stats } from "./stats.ts";
+import { planServerTls, serveMaybeTls } from "./tls.ts";
 
 /** Bad configuration: a one-line message for the user (exit status 2 from the CLI). */
 export class ConfigError extends Error {
@@ -66,6 +67,10 @@ export interface SidekickOptions {
   stats?: Stats;
   /** Trace lines the console dropped so far, exported as `sidekick_trace_lines_dropped_total`. */
   traceLinesDropped?: () => number;
+  /** Receives error lines (TLS reload failures); default: `console.error` with a prefix. */
+  onError?: (text: string) => void;
+  /** Receives the `--auto-tls-host` banner; default: `console.log`. */
+  onBanner?: (text: string) => void;
 }
 
 /** A running (or ready-to-run) sidekick. */
@@ -97,16 +102,6 @@ export interface Sidekick {
 /** The default drain deadline of a graceful stop. */
 export const DRAIN_TIMEOUT_MS = 30_000;
 
-/** Flags whose behaviour is not built yet: rejected rather than silently ignored. */
-export function unsupportedFlag(config: Config): string | undefined {
-  const pending: [boolean, string][] = [
-    [config.cert !== "" || config.key !== "", "--cert/--key"],
-    [config.autoTlsHost !== "", "--auto-tls-host"],
-    [config.keyPassword !== "", "--key-password"],
-  ];
-  return pending.find(([used]) => used)?.[1];
-}
-
 /** Endpoints of every site with their health URLs; throws {@linkcode ConfigError}. */
 export function planSites(config: Config): { endpoint: string; healthUrl: string }[][] {
   const parsed = parseSites(config.sites);
@@ -129,8 +124,6 @@ interface Generation {
 
 /** Builds a sidekick; throws {@linkcode ConfigError} for bad configuration. */
 export function createSidekick(config: Config, options: SidekickOptions = {}): Sidekick {
-  const unsupported = unsupportedFlag(config);
-  if (unsupported) throw new ConfigError(`${unsupported} is not implemented yet`);
   const listen = parseListenAddress(config.address);
   if (!listen.ok) throw new ConfigError(listen.error);
   const plan = planSites(config); // validate now, before anything binds
@@ -150,6 +143,14 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
   const dns = new DnsCache({ ttlMs: config.dnsTtlMs, resolver: options.resolver });
   const transport = createTransport({ tls, dns });
   const info = options.onInfo ?? ((text: string) => console.log(`sidekick: ${text}`));
+  // Server TLS: --cert/--key are read and checked now (errors before anything binds).
+  const tlsPlan = planServerTls(config, {
+    onInfo: info,
+    onError: options.onError ?? ((text) => console.error(`sidekick: <ERROR> ${text}`)),
+    onBanner: options.onBanner ?? ((text) => console.log(text)),
+  });
+  if (!tlsPlan.ok) throw new ConfigError(tlsPlan.error);
+  const serverTls = tlsPlan.value;
   let currentPlan: PlannedEndpoint[][] = plan;
   let stopped = false;
   /** rr-dns: the sites with single-hostname sites expanded; `fresh` bypasses the DNS cache. */
@@ -198,6 +199,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
   const wsClient = Deno.createHttpClient({ allowHost: true, ...httpClientTlsOptions(tls) });
   const router = createRouter({
     pool: () => current.pool,
+    certificatePem: () => serverTls?.certificatePem(),
     metrics: createMetricsHandler({
       pool: () => current.pool,
       stats,
@@ -237,7 +239,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
         : a.hostname === "::"
         ? "::1"
         : a.hostname;
-      return `http://${formatHostPort(host, a.port)}`;
+      return `${serverTls ? "https" : "http"}://${formatHostPort(host, a.port)}`;
     },
     async start() {
       if (server) return;
@@ -262,9 +264,10 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
         }
         info(`profiling (--pprof) on '${pprof.url}/.pprof/'`);
       }
+      await serverTls?.prepare(); // auto-TLS: generate the certificate, print the banner
       return new Promise<void>((resolve, reject) => {
         try {
-          server = Deno.serve({
+          server = serveMaybeTls(serverTls, {
             hostname: listen.value.hostname,
             port: listen.value.port,
             automaticCompression: false,
