@@ -89,6 +89,13 @@ Try, in another terminal:
   curl http://${HOST}:${sidekickPort}/.prometheus/metrics
 Press Ctrl-C to stop.
 `);
+if (Deno.stdin.isTerminal() && Deno.stdout.isTerminal() && !Deno.args.includes("--log")) {
+  // The live table takes over the screen: let the newcomer read (or copy) the commands first.
+  await Deno.stdout.write(
+    new TextEncoder().encode("Press Enter to start sidekick's live table (Ctrl-C quits it)... "),
+  );
+  await Deno.stdin.read(new Uint8Array(1024));
+}
 
 const child = new Deno.Command(Deno.execPath(), {
   args: [
