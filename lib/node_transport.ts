@@ -8,9 +8,10 @@
  *   take at run time; `node:https` takes `rejectUnauthorized: false` per agent;
  * - connect to one chosen address while verifying (and sending SNI for) another name: rr-dns
  *   backends (`https://10.0.0.7:9000` verified as `minio.example`) and hostname endpoints pinned
- *   to the DNS cache. `Deno.createHttpClient`'s `proxy: { transport: "tcp" }` pins the address
- *   but does not speak TLS over it (checked on 2.9.6: the request goes out as plain HTTP), so it
- *   only serves `http` URLs.
+ *   to the DNS cache. `Deno.createHttpClient`'s `proxy: { transport: "tcp" }` pins the address,
+ *   but (checked on 2.9.6) it does not speak TLS over it (an `https` URL goes out as plain HTTP),
+ *   and for `http` it sends absolute-form targets (`GET http://name/… HTTP/1.1`), from which Go
+ *   servers take the Host, so sidekick does not use it at all.
  *
  * Semantics kept equal to the fetch path: request and response bodies stream with back-pressure
  * (no buffering), a fixed `Content-Length` is kept, otherwise chunked; `Host` is whatever the
@@ -49,10 +50,43 @@ export interface NodeRoute {
   servername?: string;
 }
 
+/**
+ * Where `redirect: "follow"` goes next from a 3xx response, as `fetch` would do it: undefined
+ * when the response is not followed (manual mode, no `Location`), an Error when it must fail
+ * (`redirect: "error"`, more than 20 hops). `init.body` of the result is `null` when the method
+ * became GET, else the caller's body (which must be replayable).
+ */
+export function nextHop(
+  url: string,
+  status: number,
+  location: string | null,
+  init: RequestInit,
+  redirects: number,
+): { url: string; init: RequestInit } | Error | undefined {
+  const mode = init.redirect ?? "follow";
+  if (!REDIRECT_STATUS.has(status) || location === null || mode === "manual") return undefined;
+  if (mode === "error") return new Error("redirect mode is set to error");
+  if (redirects >= MAX_REDIRECTS) return new Error("too many redirects");
+  const next = new URL(location, url);
+  const method = init.method ?? "GET";
+  const toGet = status === 303 ? method !== "HEAD" : (status <= 302 && method === "POST");
+  const headers = new Headers(init.headers ?? undefined);
+  if (next.host !== new URL(url).host) headers.delete("host");
+  if (toGet) {
+    for (const h of ["content-length", "content-type", "content-encoding", "content-language"]) {
+      headers.delete(h);
+    }
+  }
+  return {
+    url: next.href,
+    init: { ...init, method: toGet ? "GET" : method, headers, body: toGet ? null : init.body },
+  };
+}
+
 /** The Node `https` path; `refetch` handles redirects to other URLs (any scheme). */
 export interface NodeHttpsFetch {
-  /** One exchange, as `fetch` would do it. */
-  fetch(url: string, init: RequestInit, route?: NodeRoute): Promise<Response>;
+  /** One exchange, as `fetch` would do it (`redirects`: hops already followed). */
+  fetch(url: string, init: RequestInit, route?: NodeRoute, redirects?: number): Promise<Response>;
   /** Destroys pooled connections. */
   close(): void;
 }
@@ -115,7 +149,7 @@ function nodeHeaders(headers: Headers): Record<string, string | string[]> {
 /** The `fetch`-like function over Node's `https`. */
 export function createNodeHttpsFetch(
   options: NodeHttpsOptions,
-  refetch: (url: string, init: RequestInit) => Promise<Response>,
+  refetch: (url: string, init: RequestInit, redirects: number) => Promise<Response>,
 ): NodeHttpsFetch {
   const secure: tls.ConnectionOptions = {
     rejectUnauthorized: options.rejectUnauthorized,
@@ -167,7 +201,7 @@ export function createNodeHttpsFetch(
     redirects: number,
   ): Promise<Response> {
     const u = new URL(url);
-    if (u.protocol !== "https:") return refetch(url, init);
+    if (u.protocol !== "https:") return refetch(url, init, redirects);
     const signal = init.signal ?? undefined;
     signal?.throwIfAborted();
     let method = init.method ?? "GET";
@@ -214,39 +248,18 @@ export function createNodeHttpsFetch(
     }
 
     const status = res.statusCode ?? 0;
-    const redirect = init.redirect ?? "follow";
-    const location = res.headers.location;
-    if (
-      REDIRECT_STATUS.has(status) && location && redirect !== "manual" && body.kind !== "stream"
-    ) {
+    const hop = REDIRECT_STATUS.has(status) && body.kind !== "stream"
+      ? nextHop(url, status, res.headers.location ?? null, { ...init, method }, redirects)
+      : undefined;
+    if (hop) {
       res.destroy();
       req.destroy();
-      if (redirect === "error") {
-        throw fetchFailed(url, new Error("redirect mode is set to error"));
-      }
-      if (redirects >= MAX_REDIRECTS) throw fetchFailed(url, new Error("too many redirects"));
-      const next = new URL(location, url).href;
-      const toGet = status === 303 ? method !== "HEAD" : (status <= 302 && method === "POST");
-      const nextHeaders = new Headers(init.headers ?? undefined);
-      if (new URL(next).host !== u.host) nextHeaders.delete("host");
-      if (toGet) {
-        for (
-          const h of ["content-length", "content-type", "content-encoding", "content-language"]
-        ) {
-          nextHeaders.delete(h);
-        }
-      }
-      const nextInit: RequestInit = {
-        ...init,
-        method: toGet ? "GET" : method,
-        headers: nextHeaders,
-        body: toGet || body.kind === "none"
-          ? null
-          : (body as { bytes: Uint8Array<ArrayBuffer> }).bytes,
-      };
-      return new URL(next).protocol === "https:" && new URL(next).host === u.host
-        ? run(next, nextInit, route, redirects + 1)
-        : refetch(next, nextInit);
+      if (hop instanceof Error) throw fetchFailed(url, hop);
+      if (body.kind === "bytes" && hop.init.body !== null) hop.init.body = body.bytes;
+      const next = new URL(hop.url);
+      return next.protocol === "https:" && next.host === u.host
+        ? run(hop.url, hop.init, route, redirects + 1)
+        : refetch(hop.url, hop.init, redirects + 1);
     }
     if (status < 200 || status > 599) {
       res.destroy();
@@ -257,7 +270,7 @@ export function createNodeHttpsFetch(
   }
 
   return {
-    fetch: (url, init, route = {}) => run(url, init, route, 0),
+    fetch: (url, init, route = {}, redirects = 0) => run(url, init, route, redirects),
     close: () => agent.destroy(),
   };
 }

@@ -5,7 +5,7 @@
  * | URL                                   | path                                                   |
  * | ------------------------------------- | ------------------------------------------------------ |
  * | `http://<ip>`                          | `fetch` with one `Deno.HttpClient`                      |
- * | `http://<name>` (DNS cache on)         | `fetch` pinned to a cached address (`proxy: tcp`)        |
+ * | `http://<name>` (DNS cache on)         | `fetch` to `http://<cached address>`, `Host: <name>`     |
  * | `https://<ip>`                         | `fetch` (`--cacert` → `caCerts`, mTLS `cert`/`key`)      |
  * | `https://<name>` (DNS cache on)        | Node `https`, connecting to cached addresses            |
  * | `https://<ip>` of an rr-dns site       | Node `https`, verified against the original hostname   |
@@ -17,9 +17,9 @@
  * @module
  */
 
-import { type DnsCache, DnsLookupError, isIpHost } from "./dns.ts";
+import { type DnsCache, DnsLookupError, isIpHost, urlHost } from "./dns.ts";
 import { classifyFetchError } from "./fetch_errors.ts";
-import { createNodeHttpsFetch } from "./node_transport.ts";
+import { createNodeHttpsFetch, nextHop } from "./node_transport.ts";
 import { err, ok, type Result } from "./result.ts";
 
 /** Sends requests to backends. */
@@ -135,35 +135,32 @@ export function createTransport(options: TransportOptions = {}): BackendTranspor
   const client = Deno.createHttpClient(base);
   const serverNames = new Map<string, string>();
 
-  /** One client per pinned address (http only); dropped once the address left the cache. */
-  const pinned = new Map<string, { client: Deno.HttpClient; host: string; lastUsed: number }>();
   /** Per hostname:port, the address that last connected (tried first next time). */
   const preferred = new Map<string, string>();
-  let closed = false;
+
+  /** Routes one request (see the module documentation); `redirects`: hops already followed. */
+  function dispatch(url: string, init: RequestInit, redirects: number): Promise<Response> {
+    const u = new URL(url);
+    const named = !isIpHost(u.hostname);
+    const pin = dns !== undefined && named && !envProxyApplies(u, env);
+    if (u.protocol === "https:") {
+      const servername = serverNames.get(u.hostname);
+      if (tls.insecure || servername !== undefined || pin) {
+        return node.fetch(url, init, { servername }, redirects);
+      }
+    } else if (pin) {
+      return pinnedFetch(u, url, init, redirects);
+    }
+    return fetch(url, { ...init, client });
+  }
 
   const transport: BackendTransport = {
-    fetch(url, init) {
-      const u = new URL(url);
-      const named = !isIpHost(u.hostname);
-      const pin = dns !== undefined && named && !envProxyApplies(u, env);
-      if (u.protocol === "https:") {
-        const servername = serverNames.get(u.hostname);
-        if (tls.insecure || servername !== undefined || pin) {
-          return node.fetch(url, init, { servername });
-        }
-      } else if (pin) {
-        return pinnedFetch(u, url, init);
-      }
-      return fetch(url, { ...init, client });
-    },
+    fetch: (url, init) => dispatch(url, init, 0),
     addServerNames(names) {
       for (const [host, name] of names) serverNames.set(host, name);
     },
     close() {
-      closed = true;
       client.close();
-      for (const p of pinned.values()) p.client.close();
-      pinned.clear();
       node.close();
     },
   };
@@ -175,30 +172,24 @@ export function createTransport(options: TransportOptions = {}): BackendTranspor
     rejectUnauthorized: !tls.insecure,
     idleTimeoutMs: idle,
     lookup: dns ? (host) => dns.lookup(host) : undefined,
-  }, (url, init) => transport.fetch(url, init));
-
-  function pinnedClient(address: string, port: number, host: string): Deno.HttpClient {
-    const key = `${address}|${port}`;
-    let entry = pinned.get(key);
-    if (!entry) {
-      const hostname = address.includes(":") ? `[${address}]` : address;
-      entry = {
-        client: Deno.createHttpClient({ ...base, proxy: { transport: "tcp", hostname, port } }),
-        host,
-        lastUsed: 0,
-      };
-      pinned.set(key, entry);
-    }
-    entry.lastUsed = Date.now();
-    return entry.client;
-  }
+  }, dispatch);
 
   /**
-   * `http` to a hostname: connect to its cached addresses, the last good one first. A failed
-   * connection moves on to the next address; a request whose body went to the failed attempt
-   * cannot be replayed, so it fails (the next request starts at the next address).
+   * `http` to a hostname: the request goes to `http://<cached address>:<port>/…` with `Host` set
+   * to the name when the caller set none, so the request line stays origin-form and the backend
+   * sees the same Host as without the cache. (`Deno.createHttpClient`'s `proxy: tcp` would pin
+   * the address too, but it sends absolute-form request targets, `GET http://name/… HTTP/1.1`,
+   * and Go servers then take the Host from that URL, breaking S3 signatures.) Addresses are tried
+   * in order, the last good one first; a request whose body went to a failed attempt cannot be
+   * replayed, so it fails (the next request starts at the next address). Redirects are followed
+   * here so that relative ones stay on the name.
    */
-  async function pinnedFetch(u: URL, url: string, init: RequestInit): Promise<Response> {
+  async function pinnedFetch(
+    u: URL,
+    url: string,
+    init: RequestInit,
+    redirects: number,
+  ): Promise<Response> {
     let addresses: string[];
     try {
       addresses = await dns!.lookup(u.hostname);
@@ -208,38 +199,47 @@ export function createTransport(options: TransportOptions = {}): BackendTranspor
         cause: new Error(`error sending request for url (${url}): dns error: ${reason}`),
       });
     }
-    const port = u.port ? Number(u.port) : 80;
-    const key = `${u.hostname}:${port}`;
+    const headers = new Headers(init.headers ?? undefined);
+    if (!headers.has("host")) headers.set("host", u.host);
+    const follow = (init.redirect ?? "follow") === "follow";
+    const key = u.host;
     const start = Math.max(0, addresses.indexOf(preferred.get(key) ?? ""));
     let last: unknown;
     for (let i = 0; i < addresses.length; i++) {
       const address = addresses[(start + i) % addresses.length];
-      if (closed) break;
+      const target = new URL(url);
+      target.hostname = urlHost(address);
+      let res: Response;
       try {
-        const res = await fetch(url, { ...init, client: pinnedClient(address, port, u.hostname) });
-        preferred.set(key, address);
-        return res;
+        res = await fetch(target.href, {
+          ...init,
+          headers,
+          client,
+          redirect: follow ? "manual" : init.redirect,
+        });
       } catch (e) {
         if (!connectFailed(e) || init.signal?.aborted) throw e;
         last = e;
         preferred.set(key, addresses[(start + i + 1) % addresses.length]);
         if (init.body !== null && init.body !== undefined) throw e;
+        continue;
       }
+      preferred.set(key, address);
+      const replayable = init.body === null || init.body === undefined;
+      const hop = follow && replayable
+        ? nextHop(url, res.status, res.headers.get("location"), init, redirects)
+        : undefined;
+      if (hop === undefined) return res;
+      await res.body?.cancel();
+      if (hop instanceof Error) {
+        throw new TypeError("fetch failed", {
+          cause: new Error(`error sending request for url (${url}): ${hop.message}`),
+        });
+      }
+      return dispatch(hop.url, hop.init, redirects + 1);
     }
-    throw last ?? new TypeError("fetch failed", { cause: new Error("transport closed") });
+    throw last;
   }
-
-  // Clients of addresses that left the cache and sat unused for a whole period are closed
-  // (in-flight exchanges on a closed client finish normally).
-  dns?.onRefresh(() => {
-    const cutoff = Date.now() - idle;
-    for (const [key, p] of pinned) {
-      const address = key.slice(0, key.lastIndexOf("|"));
-      if (dns.peek(p.host)?.includes(address) || p.lastUsed > cutoff) continue;
-      pinned.delete(key);
-      p.client.close();
-    }
-  });
 
   return transport;
 }

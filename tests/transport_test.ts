@@ -67,7 +67,7 @@ const PATHS: Path[] = [
     },
   },
   {
-    name: "fetch pinned to the DNS cache (proxy: tcp), http hostname",
+    name: "fetch to the cached address of an http hostname",
     async setup() {
       const b = await startBackend("b1", { healthPath: "/health" });
       const transport = createTransport({ dns: fakeDns({ "svc.test": ["127.0.0.1"] }) });
@@ -385,6 +385,84 @@ Deno.test("DNS cache: first reachable address wins, the good one is tried first 
     t.close();
     await b.close();
     await h.close();
+  }
+});
+
+/** A raw HTTP/1.1 server that records each request head and answers `reply(head)`. */
+function rawServer(reply: (head: string) => string) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const heads: string[] = [];
+  const conns = new Set<Deno.Conn>();
+  const done = (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      (async () => {
+        const buf = new Uint8Array(65536);
+        let text = "";
+        while (!text.includes("\r\n\r\n")) {
+          const n = await conn.read(buf).catch(() => null);
+          if (n === null) return;
+          text += new TextDecoder().decode(buf.subarray(0, n));
+        }
+        const head = text.slice(0, text.indexOf("\r\n\r\n"));
+        heads.push(head);
+        await conn.write(new TextEncoder().encode(reply(head))).catch(() => {});
+        conn.close();
+        conns.delete(conn);
+      })();
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    heads,
+    close: async () => {
+      listener.close();
+      for (const c of conns) c.close();
+      await done.catch(() => {});
+    },
+  };
+}
+
+Deno.test("DNS cache, http: origin-form request line, Host = the name or the caller's", async () => {
+  const raw = rawServer(() =>
+    "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+  );
+  const t = createTransport({ dns: fakeDns({ "svc.test": ["127.0.0.1"] }) });
+  try {
+    await (await t.fetch(`http://svc.test:${raw.port}/a/b?c=d`, {})).text();
+    await (await t.fetch(`http://svc.test:${raw.port}/x`, { headers: { host: "s3.example" } }))
+      .text();
+    const [health, proxied] = raw.heads.map((h) => h.split("\r\n"));
+    // Not `GET http://svc.test:…/a/b?c=d`: Go servers would take the Host from such a URL.
+    assert.equal(health[0], "GET /a/b?c=d HTTP/1.1");
+    assert.ok(health.includes(`host: svc.test:${raw.port}`), health.join("\n"));
+    assert.equal(proxied[0], "GET /x HTTP/1.1");
+    assert.ok(proxied.includes("host: s3.example"), proxied.join("\n"));
+  } finally {
+    t.close();
+    await raw.close();
+  }
+});
+
+Deno.test("DNS cache, http: a relative redirect stays on the name (and its cached address)", async () => {
+  const raw = rawServer((head) =>
+    head.startsWith("GET /start ")
+      ? "HTTP/1.1 302 Found\r\nlocation: /final\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+      : "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nfinal"
+  );
+  const t = createTransport({ dns: fakeDns({ "svc.test": ["127.0.0.1"] }) });
+  try {
+    const manual = await t.fetch(`http://svc.test:${raw.port}/start`, { redirect: "manual" });
+    assert.equal(manual.status, 302);
+    await manual.body?.cancel();
+    const followed = await t.fetch(`http://svc.test:${raw.port}/start`, {});
+    assert.equal(await followed.text(), "final");
+    const last = raw.heads.at(-1)!.split("\r\n");
+    assert.equal(last[0], "GET /final HTTP/1.1");
+    assert.ok(last.includes(`host: svc.test:${raw.port}`), last.join("\n"));
+  } finally {
+    t.close();
+    await raw.close();
   }
 });
 
