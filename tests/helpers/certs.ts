@@ -2,12 +2,13 @@
  * Test certificates, made with `openssl` at test time into a temporary directory (once per test
  * process): a CA, a server certificate for localhost/127.0.0.1/::1, one for another name, an
  * expired one, a self-signed one, a client certificate of the same CA and one of another CA.
+ * The directory is removed when the process exits.
  * @module
  */
 
 /** Paths (and PEM texts) of the generated files. */
 export interface TestCerts {
-  /** The directory holding everything (removed by the OS temp cleanup, not by tests). */
+  /** The directory holding everything (removed at process exit). */
   dir: string;
   /** CA certificate (PEM path). */
   ca: string;
@@ -60,6 +61,11 @@ export function testCerts(): Promise<TestCerts> {
 
 async function generate(): Promise<TestCerts> {
   const dir = await Deno.makeTempDir({ prefix: "sidekick-certs-" });
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* already gone */ }
+  });
   const w = (name: string, text: string) => Deno.writeTextFile(`${dir}/${name}`, text);
   await w(
     "server.ext",
