@@ -295,10 +295,9 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       dns.stop();
       current.checker.stop();
       if (server) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
         // Past the deadline, cut the exchanges still in flight. (Aborting Deno.serve's own signal
         // once shutdown() has begun throws an uncaught BadResource inside Deno 2.9.6.)
-        timer = setTimeout(() => {
+        const timer = setTimeout(() => {
           for (const c of inflight) c.abort(SHUTTING_DOWN);
         }, drainTimeoutMs);
         await server.shutdown();
