@@ -371,7 +371,22 @@ export interface TlsServeOptions {
   readonly onError?: (error: unknown) => Response | Promise<Response>;
   /** Called once, when the first listener is bound. */
   readonly onListen?: (addr: Deno.NetAddr) => void;
+  /**
+   * How long a shutdown waits, once no request is in flight, for connections that never finished
+   * their TLS handshake (default {@linkcode HANDSHAKE_GRACE_MS}).
+   */
+  readonly handshakeGraceMs?: number;
 }
+
+/**
+ * Deno 2.9.6's graceful shutdown of an HTTPS server waits, without limit, for every connection
+ * still in its TLS handshake (a client that connects and sends nothing), and forcing it through
+ * the server's `signal` after `shutdown()` throws an uncaught `BadResource`. So once no request is
+ * in flight, a shutdown gives such connections this long (the 5 s after which Go's
+ * `http.Server.Shutdown` drops never-used connections), then reports the server finished; the
+ * stragglers go when their clients do, or with the process.
+ */
+export const HANDSHAKE_GRACE_MS = 5_000;
 
 /**
  * Whether this process may bind TLS listeners with `reusePort` (`--unstable-net`). Checked
@@ -404,6 +419,15 @@ export function serveTls(
   pair: KeyPair,
 ): TlsServer {
   const reusePort = canRebindTls();
+  // Requests in flight (until their response is delivered or the client leaves), across every
+  // listener: what a shutdown must wait for, unlike connections stuck in a handshake.
+  let active = 0;
+  const settled = () => void active--;
+  const counted: Deno.ServeHandler<Deno.NetAddr> = (req, info) => {
+    active++;
+    info.completed.then(settled, settled);
+    return handler(req, info);
+  };
   const bind = (p: KeyPair, port: number): Deno.HttpServer<Deno.NetAddr> =>
     Deno.serve({
       hostname: options.hostname,
@@ -414,7 +438,7 @@ export function serveTls(
       automaticCompression: options.automaticCompression,
       onError: options.onError,
       onListen: () => {},
-    }, handler);
+    }, counted);
 
   let port = options.port;
   if (reusePort) {
@@ -432,9 +456,24 @@ export function serveTls(
   const finished = new Promise<void>((r) => (resolveFinished = r));
   options.onListen?.(addr);
 
+  const grace = options.handshakeGraceMs ?? HANDSHAKE_GRACE_MS;
   const shutdown = (): Promise<void> => {
-    closing ??= Promise.all([current.shutdown(), ...[...draining].map((s) => s.finished)])
-      .then(() => resolveFinished());
+    closing ??= (async () => {
+      let done = false;
+      const graceful = Promise.all([current.shutdown(), ...[...draining].map((s) => s.finished)])
+        .catch(() => {}) // nothing more to do about a listener that failed to close
+        .finally(() => (done = true));
+      let quietSince: number | undefined;
+      while (!done) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([graceful, new Promise((r) => (timer = setTimeout(r, 50)))]);
+        clearTimeout(timer);
+        if (done) break;
+        if (active > 0) quietSince = undefined;
+        else if (Date.now() - (quietSince ??= Date.now()) >= grace) break;
+      }
+      resolveFinished();
+    })();
     return closing;
   };
   return {

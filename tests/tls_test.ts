@@ -376,6 +376,38 @@ Deno.test("serveTls: an address in use fails like a plain listener (no silent SO
   }
 });
 
+Deno.test("serveTls: shutdown waits for requests in flight, not for a connection stuck in its handshake", async () => {
+  const c = await serverCerts();
+  const a = valueOf(loadKeyPair({ certPath: c.aCert, keyPath: c.aKey }));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const slowEntered = new Promise<void>((r) => (entered = r));
+  const server = serveTls({ hostname: "127.0.0.1", port: 0, handshakeGraceMs: 200 }, async () => {
+    entered();
+    await released;
+    return new Response("slow done");
+  }, a.pair);
+  // A client that connects and never says hello (Deno's shutdown alone would wait for it).
+  const silent = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  using client = trusting(read(c.aCert));
+  try {
+    const slow = fetch(`https://localhost:${server.addr.port}/`, { client });
+    await slowEntered;
+    let finished = false;
+    const stopping = server.shutdown().then(() => (finished = true));
+    await new Promise((r) => setTimeout(r, 400)); // longer than the grace: a request is in flight
+    assert.equal(finished, false, "the request in flight is waited for");
+    release();
+    assert.equal(await (await slow).text(), "slow done");
+    await stopping;
+    await server.finished;
+  } finally {
+    release();
+    silent.close();
+  }
+});
+
 Deno.test("parseAutoTlsHosts: IP literals → IP SANs, the rest DNS SANs", () => {
   assert.deepEqual(valueOf(parseAutoTlsHosts("localhost,127.0.0.1,::1,[fe80::1],minio.local")), {
     dns: ["localhost", "minio.local"],
