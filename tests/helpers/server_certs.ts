@@ -3,7 +3,8 @@
  * temporary directory (once per test process): two self-signed certificates for
  * localhost/127.0.0.1/::1 (`CA:FALSE`, so a client that trusts only one of them tells which one
  * is served), an RSA one, a key written by `openssl ecparam -genkey` (with its `EC PARAMETERS`
- * block), and the same keys encrypted in every format `--key-password` accepts.
+ * block), and the same keys encrypted in every format `--key-password` accepts. The directory is
+ * removed when the process exits.
  * @module
  */
 
@@ -12,7 +13,7 @@ export const KEY_PASSWORD = "s3cret pass";
 
 /** Paths of the generated files. */
 export interface ServerCerts {
-  /** The directory holding everything. */
+  /** The directory holding everything (removed at process exit). */
   dir: string;
   /** Self-signed EC P-256 certificate "A" (PEM path) and its PKCS#8 key. */
   aCert: string;
@@ -84,6 +85,11 @@ export function serverCerts(): Promise<ServerCerts> {
 
 async function generate(): Promise<ServerCerts> {
   const dir = await Deno.makeTempDir({ prefix: "sidekick-server-certs-" });
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* already gone */ }
+  });
   const ec = (key: string) => [
     "-newkey",
     "ec",
