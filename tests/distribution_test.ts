@@ -71,6 +71,7 @@ Deno.test("compile: narrow baked flags, the package's CLI entry, no certificate 
     "--allow-env",
     "--allow-sys",
     "--unstable-no-legacy-abort",
+    "--unstable-net",
   ]);
   const t = findTarget("linux-arm64")!;
   const args = compileArgs("dist/sidekick-linux-arm64", t);

@@ -94,6 +94,11 @@ export const RUNTIME_FLAGS: readonly BakedFlag[] = Object.freeze([
     why: "request.signal aborts only when the client goes away, not after every successful " +
       "response (and no legacy-behaviour warning on the console)",
   },
+  {
+    flag: "--unstable-net",
+    why: "reusePort on the TLS listener, so a changed --cert/--key is served to new connections " +
+      "without dropping in-flight requests (hot reload)",
+  },
 ]);
 
 /**
