@@ -6,6 +6,8 @@
  * @module
  */
 
+import { openssl, tempDirRemovedAtExit } from "./openssl.ts";
+
 /** Paths (and PEM texts) of the generated files. */
 export interface TestCerts {
   /** The directory holding everything (removed at process exit). */
@@ -38,19 +40,6 @@ export interface TestCerts {
   read(path: string): string;
 }
 
-async function openssl(dir: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", {
-    args,
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  if (!out.success) {
-    throw new Error(`openssl ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-}
-
 let made: Promise<TestCerts> | undefined;
 
 /** The certificates (generated on first use in this process). */
@@ -60,12 +49,7 @@ export function testCerts(): Promise<TestCerts> {
 }
 
 async function generate(): Promise<TestCerts> {
-  const dir = await Deno.makeTempDir({ prefix: "sidekick-certs-" });
-  globalThis.addEventListener("unload", () => {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch { /* already gone */ }
-  });
+  const dir = await tempDirRemovedAtExit("sidekick-certs-");
   const w = (name: string, text: string) => Deno.writeTextFile(`${dir}/${name}`, text);
   await w(
     "server.ext",

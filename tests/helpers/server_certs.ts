@@ -8,6 +8,8 @@
  * @module
  */
 
+import { openssl, tempDirRemovedAtExit } from "./openssl.ts";
+
 /** Password of every encrypted key below. */
 export const KEY_PASSWORD = "s3cret pass";
 
@@ -41,18 +43,6 @@ export interface ServerCerts {
   paramsKey: string;
 }
 
-async function openssl(dir: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", {
-    args,
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(`openssl ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-}
-
 const SAN = "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1";
 
 function selfSigned(dir: string, name: string, keyArgs: string[], cn: string) {
@@ -84,12 +74,7 @@ export function serverCerts(): Promise<ServerCerts> {
 }
 
 async function generate(): Promise<ServerCerts> {
-  const dir = await Deno.makeTempDir({ prefix: "sidekick-server-certs-" });
-  globalThis.addEventListener("unload", () => {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch { /* already gone */ }
-  });
+  const dir = await tempDirRemovedAtExit("sidekick-server-certs-");
   const ec = (key: string) => [
     "-newkey",
     "ec",
