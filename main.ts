@@ -53,8 +53,11 @@ export async function run(args: string[]): Promise<number> {
       console.error(`sidekick: ${e.message}`);
       return 2;
     }
-    if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {
-      console.error(`sidekick: unable to listen on '${config.address}': ${e.message}`);
+    if (sidekick) {
+      // Configuration was accepted: what failed is binding the listener (address in use, not an
+      // address of this machine, a name that does not resolve, a privileged port…).
+      const why = e instanceof Error ? e.message : String(e);
+      console.error(`sidekick: unable to listen on '${config.address}': ${why}`);
       return 1;
     }
     throw e;

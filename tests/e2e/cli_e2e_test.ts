@@ -46,3 +46,25 @@ for (
     assert.doesNotMatch(r.stderr, /\bat .*\.ts:\d+/, "no stack trace");
   });
 }
+
+for (const address of ["10.9.9.9:18080", "nosuchhost.invalid:80"]) {
+  Deno.test(`an address sidekick cannot listen on (${address}): one line, exit 1`, async () => {
+    const r = await runSidekick(["--address", address, "http://127.0.0.1:9"]);
+    assert.equal(r.code, 1, r.stderr);
+    const lines = r.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], new RegExp(`^sidekick: unable to listen on '${address}': `));
+  });
+}
+
+Deno.test("an address already in use: one line, exit 1", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const address = `127.0.0.1:${(taken.addr as Deno.NetAddr).port}`;
+    const r = await runSidekick(["--address", address, "http://127.0.0.1:9"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr.trim(), /^sidekick: unable to listen on '127\.0\.0\.1:\d+': .*in use/i);
+  } finally {
+    taken.close();
+  }
+});
