@@ -472,6 +472,9 @@ function crossCheck(draft: Draft): string | undefined {
   if (c.clientKey !== "" && c.clientCert === "") {
     return "--client-key: given without --client-cert; mTLS towards backends needs both";
   }
+  if (c.keyPassword !== "" && c.key === "") {
+    return "--key-password: given without --key; it decrypts the server key of --cert/--key";
+  }
   return undefined;
 }
 

@@ -251,6 +251,7 @@ Deno.test("--cert/--key and --client-cert/--client-key must come in pairs", () =
   assert.match(fail("--key", "private.key", SITE), /^--key: given without --cert/);
   assert.match(fail("--client-cert", "c.pem", SITE), /^--client-cert: given without --client-key/);
   assert.match(fail("--client-key", "k.pem", SITE), /^--client-key: given without --client-cert/);
+  assert.match(fail("--key-password", "x", SITE), /^--key-password: given without --key/);
   assert.match(fail("--cert", "public.crt", "--key=", SITE), /^--cert: given without --key/);
   const c = run("--cert", "public.crt", "--key", "private.key", SITE);
   assert.equal(c.cert, "public.crt");
