@@ -110,15 +110,13 @@ export async function autoTlsBanner(
   ].join("\n");
 }
 
-let x509Module: Promise<typeof X509> | undefined;
-
-/** `@peculiar/x509`, loaded on first use (its tsyringe dependency needs the Reflect polyfill). */
-function loadX509(): Promise<typeof X509> {
-  x509Module ??= (async () => {
-    await import("reflect-metadata");
-    return await import("@peculiar/x509");
-  })();
-  return x509Module;
+/**
+ * `@peculiar/x509`, loaded on first use (its tsyringe dependency needs the Reflect polyfill).
+ * The runtime caches dynamic imports, so later calls cost nothing.
+ */
+async function loadX509(): Promise<typeof X509> {
+  await import("reflect-metadata");
+  return await import("@peculiar/x509");
 }
 
 /** One year, as the Go sidekick's auto-TLS certificate. */

@@ -27,6 +27,7 @@ import { Buffer } from "node:buffer";
 import https from "node:https";
 import type { IncomingMessage } from "node:http";
 import tls from "node:tls";
+import { NULL_BODY_STATUS } from "./http.ts";
 
 /** TLS and pooling settings of the Node path. */
 export interface NodeHttpsOptions {
@@ -91,7 +92,6 @@ export interface NodeHttpsFetch {
   close(): void;
 }
 
-const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 20;
 /** Error codes of a dead reused keep-alive connection (the request never reached a server). */

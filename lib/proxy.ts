@@ -11,6 +11,7 @@ import { classifyFetchError, CLIENT_GONE } from "./fetch_errors.ts";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import type { ExchangeRecord, RecordListener } from "./record.ts";
 import type { Transport } from "./transport.ts";
+import { BODYLESS_METHODS, NULL_BODY_STATUS } from "./http.ts";
 
 /** What the proxy needs besides the request. */
 export interface ProxyContext {
@@ -35,12 +36,6 @@ export interface Target {
   /** The client's `Host` (or HTTP/2 authority). */
   host: string;
 }
-
-/** Statuses whose responses never carry a body. */
-const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
-
-/** Methods that cannot carry a body through `fetch`. */
-const BODYLESS_METHODS = new Set(["GET", "HEAD"]);
 
 function contentLength(headers: Headers | null): number {
   const v = headers?.get("content-length");

@@ -16,6 +16,7 @@
 
 import { statusText } from "./format.ts";
 import type { ExchangeRecord } from "./record.ts";
+import { BODYLESS_METHODS } from "./http.ts";
 
 /** Upper bounds (seconds) of the request duration histogram: Prometheus' default buckets. */
 export const DURATION_BUCKETS: readonly number[] = [
@@ -67,9 +68,6 @@ export interface ExchangeSizes {
   tx: number;
 }
 
-/** Methods whose requests carry no body through `fetch`. */
-const BODYLESS = new Set(["GET", "HEAD"]);
-
 /**
  * The rx/tx of one record as spec §7.4 defines them: for a proxied request, rx is the request body
  * bytes (from `Content-Length`; chunked uploads count 0) plus, for each request header (`Host`
@@ -85,7 +83,7 @@ export function exchangeSizes(r: ExchangeRecord): ExchangeSizes {
   if (req) {
     for (const [name, value] of req) rx += name.length + value.length;
     if (!req.has("content-length")) {
-      rx += BODYLESS.has(r.method)
+      rx += BODYLESS_METHODS.has(r.method)
         ? "content-length".length + 1 // "0"
         : "transfer-encoding".length + "chunked".length;
     }
