@@ -197,3 +197,49 @@ Deno.test("malformed requests get an answer or a closed connection, never a cras
     assert.equal(await (await fetch(url + "/after")).text(), "b1");
   });
 });
+
+Deno.test("a backend's redirect reaches the client as is (never followed)", async () => {
+  await withSidekick(1, [], async (url, [b]) => {
+    const res = await fetch(url + "/redirect", { redirect: "manual" });
+    await res.body?.cancel();
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get("location"), "/elsewhere");
+    assert.equal(b.seen.filter((s) => new URL(s.url).pathname === "/elsewhere").length, 0);
+  });
+});
+
+Deno.test("uploads of 4 KiB keep both connections alive (Deno 2.8.3–2.9.5 regression)", async () => {
+  await withSidekick(1, [], async (url, [b]) => {
+    const port = Number(new URL(url).port);
+    const body = "x".repeat(4096);
+    const one = `PUT /echo HTTP/1.1\r\nHost: h\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    // Three uploads on one client connection, the last asking to close: three answers.
+    const reply = await rawRequest(
+      port,
+      one + one + one.replace("Host: h\r\n", "Host: h\r\nConnection: close\r\n"),
+    );
+    assert.equal(reply.match(/HTTP\/1\.1 200 /g)?.length, 3, reply.slice(0, 300));
+    assert.doesNotMatch(reply.split("HTTP/1.1 200")[1], /connection: close/i);
+    // Twenty more through fetch: the upstream side reuses its pooled connection(s).
+    for (let i = 0; i < 20; i++) {
+      await (await fetch(url + "/echo", { method: "PUT", body })).arrayBuffer();
+    }
+    assert.equal(b.seen.length, 23);
+    assert.ok(b.connections.size <= 2, `${b.connections.size} upstream connections for 23 PUTs`);
+  });
+});
+
+Deno.test("an upload the backend answers before reading is relayed, not stalled", async () => {
+  await withSidekick(1, [], async (url) => {
+    const res = await fetch(url + "/reject", {
+      method: "PUT",
+      body: patternStream(8 * 1024 * 1024),
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(res.status, 403);
+    assert.equal(await res.text(), "denied");
+    const health = await fetch(url + "/v1/health");
+    await health.body?.cancel();
+    assert.equal(health.status, 200, "an early answer does not blame the backend");
+  });
+});

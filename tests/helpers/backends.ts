@@ -28,6 +28,8 @@ export interface TestBackend {
   readonly seen: Seen[];
   /** Health checks it received. */
   healthChecks: number;
+  /** Client ports of the connections requests arrived on (health checks excluded). */
+  readonly connections: Set<number>;
   /** Requests currently being handled (health checks excluded). */
   inflight: number;
   /** Resolves when the next request whose upstream was cancelled by sidekick is noticed. */
@@ -92,6 +94,8 @@ export async function digestStream(
  * - `/hang`: never answers until the client goes away.
  * - `/slow?ms=N`: answers after N ms, streaming the body over that time.
  * - `/status?code=N`: answers with status N.
+ * - `/redirect`: 302 to `/elsewhere`.
+ * - `/reject`: 403 at once, without reading the request body.
  * - anything else: the backend's name.
  */
 export function startBackend(
@@ -113,6 +117,7 @@ export function startBackend(
       healthStatus: 200,
       seen: [],
       healthChecks: 0,
+      connections: new Set<number>(),
       inflight: 0,
       aborted,
       close: async () => {
@@ -132,11 +137,16 @@ export function startBackend(
         Object.assign(backend, { port, url: `http://${host}:${port}` });
         resolve(backend);
       },
-    }, async (req) => {
+    }, async (req, info) => {
       const url = new URL(req.url);
       if (url.pathname === healthPath) {
         backend.healthChecks++;
         return new Response(null, { status: backend.healthStatus });
+      }
+      backend.connections.add(info.remoteAddr.port);
+      if (url.pathname === "/reject") {
+        // Answers at once without reading the upload (an S3 403 before the body).
+        return new Response("denied", { status: 403 });
       }
       backend.inflight++;
       try {
@@ -179,6 +189,8 @@ export function startBackend(
             await new Promise((r) => setTimeout(r, ms));
             return new Response(`${name} slow`);
           }
+          case "/redirect":
+            return new Response(null, { status: 302, headers: { location: "/elsewhere" } });
           case "/status":
             return new Response(`status from ${name}`, {
               status: Number(url.searchParams.get("code") ?? "200"),
