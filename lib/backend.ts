@@ -26,10 +26,15 @@ export type TransitionListener = (t: Transition) => void;
 
 /** The plain-data view of a backend (copyable into a message, e.g. for worker isolates). */
 export interface BackendSnapshot {
+  /** The endpoint string (display name and metric label). */
   endpoint: string;
+  /** 1-based site number. */
   site: number;
+  /** Whether it takes traffic. */
   up: boolean;
+  /** Requests in flight. */
   inflight: number;
+  /** Reason of the last DOWN transition or failed check. */
   lastError: string;
   /** Start of the current (or last) downtime, ms since the epoch. */
   downSince: number;
