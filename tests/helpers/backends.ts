@@ -1,14 +1,18 @@
 /**
  * Test backends: real `Deno.serve` servers on 127.0.0.1 port 0 that answer with their own name,
- * expose a health endpoint whose status can be switched, and can echo, hang, or serve big bodies
- * on demand. Used by every test instead of ad-hoc servers.
+ * expose a health endpoint whose status can be switched, and can echo, hang, stream, or serve big
+ * bodies on demand; given a certificate and key they serve https. Used by every test instead of
+ * ad-hoc servers.
  * @module
  */
 
 /** What a test backend saw of one request. */
 export interface Seen {
   method: string;
+  /** The full request URL (`http://127.0.0.1:<port>/p?q`). */
   url: string;
+  /** Path and query (`/p?q`). */
+  path: string;
   headers: Headers;
   bodyBytes: number;
   bodySha256: string;
@@ -18,7 +22,7 @@ export interface Seen {
 export interface TestBackend {
   /** Its name, returned as the body of `GET /`-style requests. */
   readonly name: string;
-  /** `http://127.0.0.1:<port>`. */
+  /** `http://<hostname>:<port>`, or `https://<urlHost>:<port>` when serving TLS. */
   readonly url: string;
   /** The port it listens on. */
   readonly port: number;
@@ -34,8 +38,33 @@ export interface TestBackend {
   inflight: number;
   /** Resolves when the next request whose upstream was cancelled by sidekick is noticed. */
   readonly aborted: Promise<void>[];
+  /** Lets `/gate` responses send their second chunk. */
+  openGate(): void;
   /** Stops the server (connections closed). */
   close(): Promise<void>;
+}
+
+/** How to start a test backend. */
+export interface BackendOptions {
+  /** The health path (default `/health`). */
+  healthPath?: string;
+  /** The port (default 0: any free one). */
+  port?: number;
+  /** The address to listen on (default `127.0.0.1`). */
+  hostname?: string;
+  /** PEM certificate: with `key`, the backend serves https. */
+  cert?: string;
+  /** PEM private key of `cert`. */
+  key?: string;
+  /** The host written in `url` (default: `hostname`, bracketed if IPv6). */
+  urlHost?: string;
+  /** Where `/redirect` points (default `/elsewhere`). */
+  redirectTo?: string;
+  /**
+   * Headers of the default route's answer (default: `set-cookie: a=1`, `x-multi: one`, and
+   * `x-secret-hop`, named in `Connection`).
+   */
+  headers?: HeadersInit;
 }
 
 /** Hex SHA-256 of bytes. */
@@ -88,27 +117,39 @@ export async function digestStream(
 /**
  * Starts a backend. Paths:
  * - `<healthPath>` (default `/health`): `healthStatus`, empty body.
- * - `/echo`: JSON of method, url, headers, body size and sha256.
+ * - `/echo`: JSON of name, method, url, path, headers, body size and sha256.
  * - `/big?size=N`: N pattern bytes with `Content-Length`.
+ * - `/chunks?n=N`: N 1 KiB chunks, 20 ms apart, no length.
+ * - `/gate`: `first`, then `second` once `openGate()` was called.
  * - `/gzip`: a fixed gzip body with `Content-Encoding: gzip`.
  * - `/hang`: never answers until the client goes away.
  * - `/slow?ms=N`: answers after N ms, streaming the body over that time.
  * - `/status?code=N`: answers with status N.
- * - `/redirect`: 302 to `/elsewhere`.
+ * - `/redirect`: 302 to `redirectTo` (default `/elsewhere`).
  * - `/reject`: 403 at once, without reading the request body.
- * - anything else: the backend's name.
+ * - anything else: the backend's name, with `headers`.
  */
-export function startBackend(
-  name: string,
-  options: { healthPath?: string; port?: number; hostname?: string } = {},
-): Promise<TestBackend> {
+export function startBackend(name: string, options: BackendOptions = {}): Promise<TestBackend> {
   const healthPath = options.healthPath ?? "/health";
+  const hostname = options.hostname ?? "127.0.0.1";
+  const urlHost = options.urlHost ?? (hostname.includes(":") ? `[${hostname}]` : hostname);
+  const tls = options.cert !== undefined && options.key !== undefined
+    ? { cert: options.cert, key: options.key }
+    : undefined;
+  const defaultHeaders: HeadersInit = options.headers ?? [
+    ["set-cookie", "a=1"],
+    ["x-multi", "one"],
+    ["connection", "x-secret-hop"],
+    ["x-secret-hop", "leak"],
+  ];
   const abortedResolvers: (() => void)[] = [];
   const aborted: Promise<void>[] = [];
   const nextAborted = () => {
     aborted.push(new Promise<void>((r) => abortedResolvers.push(r)));
   };
   nextAborted();
+  let openGate!: () => void;
+  const gate = new Promise<void>((r) => (openGate = r));
   return new Promise((resolve) => {
     const backend: TestBackend = {
       name,
@@ -120,6 +161,7 @@ export function startBackend(
       connections: new Set<number>(),
       inflight: 0,
       aborted,
+      openGate,
       close: async () => {
         controller.abort();
         await server.finished;
@@ -127,14 +169,12 @@ export function startBackend(
     };
     const controller = new AbortController();
     const server = Deno.serve({
-      hostname: options.hostname ?? "127.0.0.1",
+      hostname,
       port: options.port ?? 0,
+      ...tls,
       signal: controller.signal,
       onListen: ({ port }) => {
-        const host = (options.hostname ?? "127.0.0.1").includes(":")
-          ? `[${options.hostname}]`
-          : options.hostname ?? "127.0.0.1";
-        Object.assign(backend, { port, url: `http://${host}:${port}` });
+        Object.assign(backend, { port, url: `${tls ? "https" : "http"}://${urlHost}:${port}` });
         resolve(backend);
       },
     }, async (req, info) => {
@@ -154,6 +194,7 @@ export function startBackend(
         const seen: Seen = {
           method: req.method,
           url: req.url,
+          path: url.pathname + url.search,
           headers: req.headers,
           bodyBytes: body.bytes,
           bodySha256: body.sha256,
@@ -161,19 +202,37 @@ export function startBackend(
         backend.seen.push(seen);
         switch (url.pathname) {
           case "/echo":
-            return Response.json({
-              name,
-              method: req.method,
-              url: req.url,
-              headers: Object.fromEntries(req.headers),
-              bodyBytes: body.bytes,
-              bodySha256: body.sha256,
-            });
+            return Response.json({ name, ...seen, headers: Object.fromEntries(req.headers) });
           case "/big": {
             const size = Number(url.searchParams.get("size") ?? "0");
             return new Response(patternStream(size), {
               headers: { "content-length": String(size) },
             });
+          }
+          case "/chunks": {
+            let left = Number(url.searchParams.get("n") ?? "5");
+            return new Response(
+              new ReadableStream<Uint8Array>({
+                async pull(c) {
+                  if (left-- <= 0) return c.close();
+                  await new Promise((r) => setTimeout(r, 20));
+                  c.enqueue(new Uint8Array(1024).fill(97));
+                },
+              }),
+            );
+          }
+          case "/gate": {
+            const enc = new TextEncoder();
+            return new Response(
+              new ReadableStream<Uint8Array>({
+                async start(c) {
+                  c.enqueue(enc.encode("first"));
+                  await gate;
+                  c.enqueue(enc.encode("second"));
+                  c.close();
+                },
+              }),
+            );
           }
           case "/gzip":
             return new Response(GZIP_HELLO, {
@@ -190,20 +249,16 @@ export function startBackend(
             return new Response(`${name} slow`);
           }
           case "/redirect":
-            return new Response(null, { status: 302, headers: { location: "/elsewhere" } });
+            return new Response(null, {
+              status: 302,
+              headers: { location: options.redirectTo ?? "/elsewhere" },
+            });
           case "/status":
             return new Response(`status from ${name}`, {
               status: Number(url.searchParams.get("code") ?? "200"),
             });
           default:
-            return new Response(name, {
-              headers: {
-                "set-cookie": "a=1",
-                "x-multi": "one",
-                "connection": "x-secret-hop",
-                "x-secret-hop": "leak",
-              },
-            });
+            return new Response(name, { headers: defaultHeaders });
         }
       } finally {
         backend.inflight--;
