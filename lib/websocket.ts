@@ -8,7 +8,7 @@
 
 import type { Backend } from "./backend.ts";
 import { badGateway } from "./error_document.ts";
-import { stripHopByHop, upstreamRequestHeaders } from "./headers.ts";
+import { upstreamRequestHeaders } from "./headers.ts";
 import type { Target } from "./proxy.ts";
 
 /** Headers the WebSocket handshake owns; the client library sets its own. */
@@ -51,13 +51,12 @@ export async function proxyWebSocket(
   // Everything about the request must be read before upgrading: its headers are gone after.
   const protocols = (req.headers.get("sec-websocket-protocol") ?? "")
     .split(",").map((p) => p.trim()).filter((p) => p.length > 0);
-  const headers = stripHopByHop(
-    upstreamRequestHeaders(req.headers, {
-      host: target.host,
-      remoteIp: info.remoteAddr.hostname,
-      publicIp: ctx.publicIp,
-    }),
-  );
+  // Hop-by-hop headers (Connection, Upgrade…) are already gone: the WebSocket client adds its own.
+  const headers = upstreamRequestHeaders(req.headers, {
+    host: target.host,
+    remoteIp: info.remoteAddr.hostname,
+    publicIp: ctx.publicIp,
+  });
   for (const h of HANDSHAKE) headers.delete(h);
   headers.delete("accept-encoding");
 
