@@ -29,3 +29,16 @@ export function parseListenAddress(address: string, flag = "--address"): Result<
 export function formatHostPort(hostname: string, port: number): string {
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
 }
+
+/**
+ * The `host:port` a client on this machine uses to reach a bound address: a wildcard bind
+ * (`0.0.0.0`, `::`) is reached through loopback.
+ */
+export function reachableHostPort(addr: { hostname: string; port: number }): string {
+  const host = addr.hostname === "0.0.0.0"
+    ? "127.0.0.1"
+    : addr.hostname === "::"
+    ? "::1"
+    : addr.hostname;
+  return formatHostPort(host, addr.port);
+}

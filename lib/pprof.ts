@@ -23,7 +23,7 @@
  */
 
 import { Session } from "node:inspector/promises";
-import { formatHostPort, type ListenAddress } from "./address.ts";
+import { type ListenAddress, reachableHostPort } from "./address.ts";
 
 /** Upper bound of `seconds` for a CPU profile. */
 export const MAX_PROFILE_SECONDS = 3600;
@@ -182,14 +182,9 @@ export function startPprof(address: ListenAddress): Promise<PprofServer> {
         port: address.port,
         signal: abort.signal,
         onListen: (a) => {
-          const host = a.hostname === "0.0.0.0"
-            ? "127.0.0.1"
-            : a.hostname === "::"
-            ? "::1"
-            : a.hostname;
           resolve({
             addr: a,
-            url: `http://${formatHostPort(host, a.port)}`,
+            url: `http://${reachableHostPort(a)}`,
             stop: async () => {
               abort.abort();
               await server.finished;

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { formatHostPort, parseListenAddress } from "./address.ts";
+import { parseListenAddress, reachableHostPort } from "./address.ts";
 import { Backend, type TransitionListener } from "./backend.ts";
 import type { Random } from "./balancer.ts";
 import type { Config } from "./config.ts";
@@ -233,13 +233,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       return server.addr;
     },
     get url() {
-      const a = sidekick.addr;
-      const host = a.hostname === "0.0.0.0"
-        ? "127.0.0.1"
-        : a.hostname === "::"
-        ? "::1"
-        : a.hostname;
-      return `${serverTls ? "https" : "http"}://${formatHostPort(host, a.port)}`;
+      return `${serverTls ? "https" : "http"}://${reachableHostPort(sidekick.addr)}`;
     },
     async start() {
       if (server) return;

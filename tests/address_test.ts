@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatHostPort, parseListenAddress } from "../lib/address.ts";
+import { formatHostPort, parseListenAddress, reachableHostPort } from "../lib/address.ts";
 import { splitTarget } from "../lib/server.ts";
 
 Deno.test("listen addresses in Go form", () => {
@@ -47,4 +47,11 @@ Deno.test("splitTarget keeps the raw path and query byte-for-byte", () => {
     path: "/%2F/x",
     rawQuery: "",
   });
+});
+
+Deno.test("reachableHostPort: wildcard binds are reached through loopback", () => {
+  assert.equal(reachableHostPort({ hostname: "0.0.0.0", port: 8080 }), "127.0.0.1:8080");
+  assert.equal(reachableHostPort({ hostname: "::", port: 8080 }), "[::1]:8080");
+  assert.equal(reachableHostPort({ hostname: "192.0.2.1", port: 80 }), "192.0.2.1:80");
+  assert.equal(reachableHostPort({ hostname: "fd00::2", port: 80 }), "[fd00::2]:80");
 });
