@@ -24,6 +24,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { type AutoTls, generateAutoTls, parseAutoTlsHosts } from "./autotls.ts";
 import { err, ok, type Result } from "./result.ts";
+import { readError } from "./read_error.ts";
 
 /** A certificate chain and its private key, PEM, as `Deno.serve` takes them. */
 export interface KeyPair {
@@ -65,15 +66,6 @@ function pemBlocks(text: string): PemBlock[] {
   const re = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
   for (const m of text.matchAll(re)) blocks.push({ label: m[1], text: m[0] });
   return blocks;
-}
-
-function readError(e: unknown): string {
-  if (e instanceof Deno.errors.NotFound) return "no such file";
-  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
-  if (e instanceof Deno.errors.NotCapable) return "not allowed to read it (--allow-read)";
-  if (e instanceof Error) return e.message;
-  return String(e);
 }
 
 function message(e: unknown): string {

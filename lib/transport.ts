@@ -21,6 +21,7 @@ import { type DnsCache, DnsLookupError, isIpHost, urlHost } from "./dns.ts";
 import { classifyFetchError } from "./fetch_errors.ts";
 import { createNodeHttpsFetch, nextHop } from "./node_transport.ts";
 import { err, ok, type Result } from "./result.ts";
+import { readError } from "./read_error.ts";
 
 /** Sends requests to backends. */
 export interface Transport {
@@ -254,14 +255,6 @@ export interface BackendTlsFlags {
   clientKey: string;
   /** `--insecure`. */
   insecure: boolean;
-}
-
-function readError(e: unknown): string {
-  if (e instanceof Deno.errors.NotFound) return "no such file";
-  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
-  if (e instanceof Error) return e.message;
-  return String(e);
 }
 
 function pemBlocks(text: string, label: RegExp): number {
