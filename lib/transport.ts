@@ -67,14 +67,6 @@ export interface BackendTransport extends Transport {
 /** The idle timeout of pooled upstream connections: below MinIO's and most servers' defaults. */
 export const POOL_IDLE_TIMEOUT_MS = 15_000;
 
-/**
- * A transport over `fetch` with its own `Deno.HttpClient` (no DNS cache, no Node path unless
- * `tls.insecure`): kept for callers that only proxy to IP or plain endpoints.
- */
-export function createFetchTransport(options: TransportOptions = {}): BackendTransport {
-  return createTransport(options);
-}
-
 /** Whether `fetch` reports a failure to open a connection (nothing was sent). */
 function connectFailed(e: unknown): boolean {
   const f = classifyFetchError(e);
