@@ -53,6 +53,10 @@ interface FlagSpec {
   readonly expects?: string;
   /** Not shown in the help. */
   readonly hidden?: boolean;
+  /** Smallest accepted value of an `int` flag. */
+  readonly min?: number;
+  /** Largest accepted value of an `int` flag. */
+  readonly max?: number;
 }
 
 const DURATION_EXPECTS = "a duration such as 500ms, 5s or 1m30s, or a number of seconds";
@@ -89,6 +93,8 @@ const FLAGS: readonly FlagSpec[] = [
     usage: "health check port, 0 for the port of each endpoint",
     defaultText: String(DEFAULTS.healthPort),
     expects: "a port number in 0..65535",
+    min: 0,
+    max: 65535,
   },
   {
     name: "health-duration",
@@ -174,6 +180,16 @@ const FLAGS: readonly FlagSpec[] = [
       "specify the algorithm to select backend host when load balancing, supported values are 'least', 'random'",
     defaultText: JSON.stringify(DEFAULTS.hostBalance),
     expects: "'least' or 'random'",
+  },
+  {
+    name: "workers",
+    kind: "int",
+    usage: "worker isolates serving requests, about one core each (1 on macOS and Windows)",
+    defaultText: "the CPUs available, at most 4",
+    placeholder: "N",
+    expects: "a whole number of workers in 1..64",
+    min: 1,
+    max: 64,
   },
   {
     name: "tls-max",
@@ -313,14 +329,15 @@ function applyFlag(draft: Draft, flag: FlagSpec, value: string | undefined): str
   const config = draft.config;
   switch (flag.kind) {
     case "int": {
-      const port = parseGoInt(value);
-      if (port === undefined) {
+      const n = parseGoInt(value);
+      if (n === undefined) {
         return `${label}: invalid value ${JSON.stringify(value)}; expected ${flag.expects}`;
       }
-      if (port < 0 || port > 65535) {
+      if (n < (flag.min ?? -Infinity) || n > (flag.max ?? Infinity)) {
         return `${label}: ${value} is out of range; expected ${flag.expects}`;
       }
-      config.healthPort = port;
+      if (flag.name === "health-port") config.healthPort = n;
+      else if (flag.name === "workers") config.workers = n;
       return undefined;
     }
     case "duration": {

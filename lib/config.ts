@@ -63,6 +63,8 @@ export interface Config {
   statusCodes: number[];
   /** `--host-balance`: `least` (default) or `random`. */
   hostBalance: HostBalance;
+  /** `--workers`: data-plane isolates; 0 means "the CPUs available, at most 4". */
+  workers: number;
   /** `--tls-max` (hidden): only `1.3` is supported by the Deno TLS stack. */
   tlsMax: string;
   /** The SITE arguments, in priority order, unexpanded. */
@@ -97,6 +99,7 @@ export const DEFAULTS: Readonly<Omit<Config, "sites" | "statusCodes">> = Object.
   dnsTtlMs: 600_000,
   errors: false,
   hostBalance: "least",
+  workers: 0,
   tlsMax: "1.3",
 });
 

@@ -384,7 +384,7 @@ Deno.test("help text: sections, flags, defaults, aligned columns, examples", () 
   assert.ok(lines.includes("  ./sidekick - High-Performance sidecar load-balancer"));
   assert.ok(lines.includes("  ./sidekick [FLAGS] SITE1 [SITE2..]"));
   const flagLines = lines.slice(lines.indexOf("FLAGS:") + 1, lines.indexOf("SITE:") - 1);
-  assert.equal(flagLines.length, 28); // 26 visible flags + help + version
+  assert.equal(flagLines.length, 29); // 27 visible flags + help + version
   const columns = flagLines.map((line) => {
     const m = /^ {2}(.+?) {2,}(\S.*)$/.exec(line);
     assert.ok(m, line);
@@ -421,6 +421,7 @@ Deno.test("help text: sections, flags, defaults, aligned columns, examples", () 
     ["--errors, -e", /error/],
     ["--status-code value", /status code/],
     ["--host-balance value", /'least', 'random' \(default: "least"\)$/],
+    ["--workers N", /isolates.*\(default: the CPUs available, at most 4\)$/],
     ["--help, -h", /show help/],
     ["--version, -v", /version/],
   ];
@@ -454,4 +455,21 @@ Deno.test("no shared state: results are fresh objects and DEFAULTS stay untouche
   assert.deepEqual(b.sites, [SITE]);
   assert.equal(b.address, ":8080");
   assert.deepEqual({ ...DEFAULTS }, before);
+});
+
+Deno.test("--workers: a whole number in 1..64; default 0 means the available CPUs", () => {
+  assert.equal(run(SITE).workers, 0);
+  assert.equal(run("--workers", "1", SITE).workers, 1);
+  assert.equal(run("--workers=4", SITE).workers, 4);
+  assert.equal(run("-workers", "64", SITE).workers, 64);
+  for (const text of ["0", "-1", "65"]) {
+    assert.match(fail("--workers", text, SITE), /^--workers: .* out of range; expected .*1\.\.64$/);
+  }
+  for (const text of ["1.5", "two", "", "2x"]) {
+    assert.match(
+      fail("--workers", text, SITE),
+      /^--workers: invalid value .*; expected .*1\.\.64$/,
+    );
+  }
+  assert.match(fail("--workers", SITE), /^--workers: invalid value/);
 });
