@@ -2,6 +2,11 @@
  * One backend: its endpoint, its UP/DOWN state with timestamps, and its in-flight count.
  * State changes only through {@linkcode Backend.markUp} and {@linkcode Backend.markDown}, which
  * report real transitions (never UP→UP or DOWN→DOWN) to the listener given at construction.
+ *
+ * The UP flag and the in-flight count are int32 cells that may live in shared memory
+ * ({@linkcode BackendCells}): then every isolate serving requests sees one state. A transition is
+ * a compare-and-swap on the flag, so when the control plane and a worker isolate race to mark a
+ * backend DOWN, exactly one of them reports it.
  * @module
  */
 
@@ -44,6 +49,18 @@ export interface BackendSnapshot {
   lastDowntimeMs: number;
 }
 
+/** Where a backend's shared state lives (default: private cells of its own). */
+export interface BackendCells {
+  /** Holds the UP flag (1 UP, 0 DOWN) at `stateIndex`. */
+  readonly state: Int32Array;
+  /** Index of this backend's flag in `state`. */
+  readonly stateIndex: number;
+  /** Holds the in-flight count at `inflightIndex` (shared by backends of one endpoint). */
+  readonly inflight: Int32Array;
+  /** Index of this backend's in-flight count in `inflight`. */
+  readonly inflightIndex: number;
+}
+
 /** One backend of one site. */
 export class Backend {
   /** The endpoint as given (minus one trailing slash): display name and metric label. */
@@ -54,11 +71,10 @@ export class Backend {
   readonly origin: string;
   /** The full URL of the active health check. */
   readonly healthUrl: string;
-  /** Requests currently being proxied to this backend (whole exchange, body included). */
-  inflight = 0;
-  /** Wall-clock ms when a request to it last finished (0 = never). */
-  lastFinished = 0;
-  #up = false;
+  readonly #state: Int32Array;
+  readonly #stateIndex: number;
+  readonly #inflight: Int32Array;
+  readonly #inflightIndex: number;
   #lastError = "";
   #downSince: number;
   #totalDowntimeMs = 0;
@@ -72,6 +88,7 @@ export class Backend {
     healthUrl: string,
     onTransition: TransitionListener,
     now: number = Date.now(),
+    cells?: BackendCells,
   ) {
     this.endpoint = endpoint;
     this.site = site;
@@ -79,11 +96,20 @@ export class Backend {
     this.healthUrl = healthUrl;
     this.#onTransition = onTransition;
     this.#downSince = now;
+    this.#state = cells?.state ?? new Int32Array(1);
+    this.#stateIndex = cells?.stateIndex ?? 0;
+    this.#inflight = cells?.inflight ?? new Int32Array(1);
+    this.#inflightIndex = cells?.inflightIndex ?? 0;
   }
 
   /** Whether the backend currently takes traffic. */
   get up(): boolean {
-    return this.#up;
+    return this.#state[this.#stateIndex] === 1;
+  }
+
+  /** Requests currently being proxied to this endpoint (whole exchange, body included). */
+  get inflight(): number {
+    return Atomics.load(this.#inflight, this.#inflightIndex);
   }
 
   /** The reason of the last DOWN transition (or failed check). */
@@ -93,8 +119,7 @@ export class Backend {
 
   /** Marks the backend UP; returns true if that was a real transition. */
   markUp(now: number = Date.now()): boolean {
-    if (this.#up) return false;
-    this.#up = true;
+    if (Atomics.compareExchange(this.#state, this.#stateIndex, 0, 1) !== 0) return false;
     const downtimeMs = Math.max(0, now - this.#downSince);
     this.#lastDowntimeMs = downtimeMs;
     this.#totalDowntimeMs += downtimeMs;
@@ -112,8 +137,17 @@ export class Backend {
   /** Marks the backend DOWN with a reason; returns true if that was a real transition. */
   markDown(reason: string, now: number = Date.now()): boolean {
     this.#lastError = reason;
-    if (!this.#up) return false;
-    this.#up = false;
+    if (Atomics.compareExchange(this.#state, this.#stateIndex, 1, 0) !== 1) return false;
+    this.noteDown(reason, now);
+    return true;
+  }
+
+  /**
+   * Records a DOWN transition that another isolate already made on the shared flag (its
+   * compare-and-swap won): the bookkeeping and the report of {@linkcode Backend.markDown}.
+   */
+  noteDown(reason: string, now: number = Date.now()): void {
+    this.#lastError = reason;
     this.#downSince = now;
     this.#onTransition({
       endpoint: this.endpoint,
@@ -123,28 +157,26 @@ export class Backend {
       downtimeMs: 0,
       at: now,
     });
-    return true;
   }
 
   /** Counts a request as started on this backend. */
   begin(): void {
-    this.inflight++;
+    Atomics.add(this.#inflight, this.#inflightIndex, 1);
   }
 
   /** Counts a request as finished (body fully sent, failed, or client gone). */
-  end(now: number = Date.now()): void {
-    this.inflight--;
-    this.lastFinished = now;
+  end(): void {
+    Atomics.sub(this.#inflight, this.#inflightIndex, 1);
   }
 
   /** Total downtime including a running one, ms. */
   totalDowntimeMs(now: number = Date.now()): number {
-    return this.#totalDowntimeMs + (this.#up ? 0 : now - this.#downSince);
+    return this.#totalDowntimeMs + (this.up ? 0 : now - this.#downSince);
   }
 
   /** The last downtime: the running one while DOWN, else the last finished one, ms. */
   lastDowntimeMs(now: number = Date.now()): number {
-    return this.#up ? this.#lastDowntimeMs : now - this.#downSince;
+    return this.up ? this.#lastDowntimeMs : now - this.#downSince;
   }
 
   /** A plain-data copy of the state. */
@@ -152,7 +184,7 @@ export class Backend {
     return {
       endpoint: this.endpoint,
       site: this.site,
-      up: this.#up,
+      up: this.up,
       inflight: this.inflight,
       lastError: this.#lastError,
       downSince: this.#downSince,

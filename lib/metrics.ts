@@ -33,7 +33,7 @@
 
 import process from "node:process";
 import type { Pool } from "./pool.ts";
-import { DURATION_BUCKETS, type EndpointStats, Stats } from "./stats.ts";
+import { DURATION_BUCKETS, EndpointStats, type Stats } from "./stats.ts";
 
 /** The content type of the text exposition format. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -142,7 +142,7 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
     if (!inflight.has(b.endpoint)) endpoints.push(b.endpoint);
     inflight.set(b.endpoint, (inflight.get(b.endpoint) ?? 0) + b.inflight);
   }
-  const zero = new Stats().of("");
+  const zero = new EndpointStats();
   const statsOf = (e: string): EndpointStats => snapshot.stats.get(e) ?? zero;
   const perEndpoint = (
     name: string,

@@ -106,58 +106,201 @@ export function exchangeSizes(r: ExchangeRecord): ExchangeSizes {
   return { rx, tx };
 }
 
-/** The counters of every endpoint of one sidekick. */
-export class Stats {
-  readonly #byEndpoint = new Map<string, EndpointStats>();
+/** Per slot and stripe: the fields of {@linkcode EndpointStats}, then the latency buckets. */
+const F_REQUESTS = 0;
+const F_ERRORS = 1;
+const F_RX = 2;
+const F_TX = 3;
+const F_MIN = 4;
+const F_MAX = 5;
+const F_SUM = 6;
+const F_HEALTH_OK = 7;
+const F_HEALTH_FAIL = 8;
+const F_BUCKETS = 9;
+const FIELDS = F_BUCKETS + DURATION_BUCKETS.length + 1;
 
-  /** The counters of `endpoint`, or undefined if it has seen no record yet. */
-  get(endpoint: string): EndpointStats | undefined {
-    return this.#byEndpoint.get(endpoint);
+/** The most endpoints whose counters one sidekick holds at once (sites plus a reload's new ones). */
+export const MAX_ENDPOINT_SLOTS = 32_768;
+
+/**
+ * The memory behind a {@linkcode Stats}, shareable with worker isolates: two growable
+ * `SharedArrayBuffer`s (counters as float64 in per-writer stripes, in-flight counts as int32).
+ */
+export interface StatsMemory {
+  /** `slot × stripes × fields` float64 counters; grows by whole slots. */
+  readonly counters: SharedArrayBuffer;
+  /** One int32 in-flight count per slot, updated with `Atomics`. */
+  readonly inflight: SharedArrayBuffer;
+  /** How many isolates write counters: each writes only its own stripe. */
+  readonly stripes: number;
+}
+
+/**
+ * The counters of every endpoint of one sidekick, in shared memory so that several isolates can
+ * count into them and any isolate can read the totals.
+ *
+ * Each endpoint owns a slot. Each writing isolate owns a stripe of every slot and does plain
+ * float64 adds into it — no atomics, no contention; readers sum the stripes. The isolate that
+ * created the memory (the control plane) assigns slots; the others learn the endpoint → slot map
+ * from it ({@linkcode Stats.adopt}). In-flight counts are int32 cells shared by every writer
+ * (`Atomics.add`), so that `least` balancing sees the requests of every isolate.
+ */
+export class Stats {
+  readonly #memory: StatsMemory;
+  readonly #stripe: number;
+  readonly #owner: boolean;
+  readonly #counters: Float64Array;
+  readonly #inflight: Int32Array;
+  #slots = new Map<string, number>();
+  /** Slots given up by {@linkcode Stats.retain}, reused oldest first. */
+  readonly #free: number[] = [];
+  #used = 0;
+
+  /**
+   * Counters in new memory with room for `stripes` writers (this instance writes stripe 0), or a
+   * view on another isolate's `memory` writing `stripe`.
+   */
+  constructor(options: { stripes?: number } | { memory: StatsMemory; stripe: number } = {}) {
+    if ("memory" in options) {
+      this.#memory = options.memory;
+      this.#stripe = options.stripe;
+      this.#owner = false;
+    } else {
+      const stripes = options.stripes ?? 1;
+      this.#memory = {
+        counters: new SharedArrayBuffer(0, {
+          maxByteLength: MAX_ENDPOINT_SLOTS * stripes * FIELDS * 8,
+        }),
+        inflight: new SharedArrayBuffer(0, { maxByteLength: MAX_ENDPOINT_SLOTS * 4 }),
+        stripes,
+      };
+      this.#stripe = 0;
+      this.#owner = true;
+    }
+    // Length-tracking views: they see the buffers grow without being rebuilt.
+    this.#counters = new Float64Array(this.#memory.counters);
+    this.#inflight = new Int32Array(this.#memory.inflight);
   }
 
-  /** The counters of `endpoint`, created (all zero) if needed. */
-  of(endpoint: string): EndpointStats {
-    let s = this.#byEndpoint.get(endpoint);
-    if (!s) {
-      s = new EndpointStats();
-      this.#byEndpoint.set(endpoint, s);
+  /** The shared memory, to hand to worker isolates. */
+  get memory(): StatsMemory {
+    return this.#memory;
+  }
+
+  /** The endpoint → slot map, to hand to worker isolates. */
+  get slots(): ReadonlyMap<string, number> {
+    return this.#slots;
+  }
+
+  /** Takes the endpoint → slot map of the owning isolate (worker isolates). */
+  adopt(slots: ReadonlyMap<string, number>): void {
+    this.#slots = new Map(slots);
+  }
+
+  /**
+   * The slot of `endpoint`; the owner assigns a zeroed one if needed. Undefined only in a
+   * non-owning view that was not told of the endpoint.
+   */
+  slot(endpoint: string): number | undefined {
+    let slot = this.#slots.get(endpoint);
+    if (slot !== undefined || !this.#owner) return slot;
+    if (this.#free.length > 0) slot = this.#free.shift()!;
+    else {
+      if (this.#used >= MAX_ENDPOINT_SLOTS) {
+        throw new RangeError(`more than ${MAX_ENDPOINT_SLOTS} endpoints`);
+      }
+      slot = this.#used++;
+      const stride = this.#memory.stripes * FIELDS * 8;
+      this.#memory.counters.grow(this.#used * stride);
+      this.#memory.inflight.grow(this.#used * 4);
     }
-    return s;
+    const base = slot * this.#memory.stripes * FIELDS;
+    this.#counters.fill(0, base, base + this.#memory.stripes * FIELDS);
+    Atomics.store(this.#inflight, slot, 0);
+    this.#slots.set(endpoint, slot);
+    return slot;
+  }
+
+  /** The totals of `endpoint` over every stripe, or undefined if it has no slot. */
+  get(endpoint: string): EndpointStats | undefined {
+    const slot = this.#slots.get(endpoint);
+    if (slot === undefined) return undefined;
+    const c = this.#counters;
+    const out = new EndpointStats();
+    for (let stripe = 0; stripe < this.#memory.stripes; stripe++) {
+      const at = (slot * this.#memory.stripes + stripe) * FIELDS;
+      const n = c[at + F_REQUESTS];
+      if (n > 0) {
+        if (out.requests === 0 || c[at + F_MIN] < out.minLatencyMs) {
+          out.minLatencyMs = c[at + F_MIN];
+        }
+        out.maxLatencyMs = Math.max(out.maxLatencyMs, c[at + F_MAX]);
+      }
+      out.requests += n;
+      out.errors += c[at + F_ERRORS];
+      out.rxBytes += c[at + F_RX];
+      out.txBytes += c[at + F_TX];
+      out.latencySumSeconds += c[at + F_SUM];
+      out.healthSuccesses += c[at + F_HEALTH_OK];
+      out.healthFailures += c[at + F_HEALTH_FAIL];
+      for (let i = 0; i < out.latencyBuckets.length; i++) {
+        out.latencyBuckets[i] += c[at + F_BUCKETS + i];
+      }
+    }
+    return out;
   }
 
   /** The endpoints that have counters. */
   endpoints(): string[] {
-    return [...this.#byEndpoint.keys()];
+    return [...this.#slots.keys()];
   }
 
-  /** Counts one finished exchange. */
+  /** Requests in flight to `endpoint` across every isolate. */
+  inflightOf(slot: number): number {
+    return Atomics.load(this.#inflight, slot);
+  }
+
+  /** Counts a request to the endpoint of `slot` as started (`+1`) or finished (`-1`). */
+  addInflight(slot: number, delta: number): void {
+    Atomics.add(this.#inflight, slot, delta);
+  }
+
+  /** Counts one finished exchange into this isolate's stripe. */
   observe(r: ExchangeRecord): void {
-    const s = this.of(r.endpoint);
+    const slot = this.slot(r.endpoint);
+    if (slot === undefined) return;
+    const c = this.#counters;
+    const at = (slot * this.#memory.stripes + this.#stripe) * FIELDS;
     if (r.kind === "health") {
-      if (r.status === 200) s.healthSuccesses++;
-      else s.healthFailures++;
+      if (r.status === 200) c[at + F_HEALTH_OK]++;
+      else c[at + F_HEALTH_FAIL]++;
       return;
     }
     const { rx, tx } = exchangeSizes(r);
-    s.requests++;
-    if (r.status >= 400) s.errors++;
-    s.rxBytes += rx;
-    s.txBytes += tx;
     const ms = r.latencyMs;
-    if (s.requests === 1 || ms < s.minLatencyMs) s.minLatencyMs = ms;
-    if (ms > s.maxLatencyMs) s.maxLatencyMs = ms;
+    if (c[at + F_REQUESTS]++ === 0 || ms < c[at + F_MIN]) c[at + F_MIN] = ms;
+    if (ms > c[at + F_MAX]) c[at + F_MAX] = ms;
+    if (r.status >= 400) c[at + F_ERRORS]++;
+    c[at + F_RX] += rx;
+    c[at + F_TX] += tx;
     const seconds = ms / 1000;
-    s.latencySumSeconds += seconds;
+    c[at + F_SUM] += seconds;
     let i = 0;
     while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]) i++;
-    s.latencyBuckets[i]++;
+    c[at + F_BUCKETS + i]++;
   }
 
-  /** Forgets the endpoints not in `keep` (called after a reload that removed some). */
+  /**
+   * Forgets the endpoints not in `keep` (called after a reload that removed some). Their slots
+   * are reused last, so a request of the old sites still finishing is unlikely to count into a
+   * new endpoint.
+   */
   retain(keep: Iterable<string>): void {
     const wanted = new Set(keep);
-    for (const endpoint of this.#byEndpoint.keys()) {
-      if (!wanted.has(endpoint)) this.#byEndpoint.delete(endpoint);
+    for (const [endpoint, slot] of this.#slots) {
+      if (wanted.has(endpoint)) continue;
+      this.#slots.delete(endpoint);
+      this.#free.push(slot);
     }
   }
 }

@@ -43,14 +43,41 @@ Deno.test("downtime bookkeeping: total includes the running downtime, last is th
   assert.equal(b.snapshot().totalDowntimeMs, 2000);
 });
 
-Deno.test("begin/end count in-flight requests and stamp lastFinished", () => {
+Deno.test("begin/end count in-flight requests", () => {
   const { b } = make();
   b.begin();
   b.begin();
   assert.equal(b.inflight, 2);
-  b.end(42);
+  b.end();
   assert.equal(b.inflight, 1);
-  assert.equal(b.lastFinished, 42);
+});
+
+Deno.test("shared cells: backends of one endpoint share in-flight; one DOWN report per race", () => {
+  const state = new Int32Array(new SharedArrayBuffer(8));
+  const inflight = new Int32Array(new SharedArrayBuffer(4));
+  const seen: string[] = [];
+  const at = (stateIndex: number, who: string) =>
+    new Backend("http://h:9000", 1, "http://h:9000/", (t) => seen.push(`${who} ${t.state}`), 0, {
+      state,
+      stateIndex,
+      inflight,
+      inflightIndex: 0,
+    });
+  const control = at(0, "control");
+  const worker = at(0, "worker"); // another isolate's view of the same backend
+  const otherSite = at(1, "site2");
+  control.markUp(1);
+  assert.equal(worker.up, true, "the worker sees the control plane's UP");
+  assert.equal(otherSite.up, false, "a flag of its own");
+  worker.begin();
+  otherSite.begin();
+  assert.equal(control.inflight, 2, "one endpoint, one in-flight count");
+  assert.equal(worker.markDown("connection refused", 2), true);
+  assert.equal(control.markDown("timeout", 3), false, "the race is lost: no second report");
+  assert.equal(control.up, false);
+  control.noteDown("connection refused", 2);
+  assert.deepEqual(seen, ["control up", "worker down", "control down"]);
+  assert.equal(control.lastDowntimeMs(10), 8);
 });
 
 Deno.test("the origin drops the endpoint's path", () => {

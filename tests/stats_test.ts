@@ -76,3 +76,46 @@ Deno.test("Stats.retain forgets endpoints that are gone, keeps the others", () =
   assert.deepEqual(stats.endpoints(), ["http://b"]);
   assert.equal(stats.get("http://b")!.requests, 1);
 });
+
+Deno.test("Stats in shared memory: each writer its stripe, readers see the sums", () => {
+  const control = new Stats({ stripes: 3 });
+  const a = "http://127.0.0.1:9001";
+  control.slot(a);
+  const w1 = new Stats({ memory: control.memory, stripe: 1 });
+  const w2 = new Stats({ memory: control.memory, stripe: 2 });
+  w1.adopt(control.slots);
+  w2.adopt(control.slots);
+  w1.observe(rec({ latencyMs: 30 }));
+  w2.observe(rec({ latencyMs: 5, status: 503 }));
+  w2.observe(rec({ latencyMs: 50 }));
+  control.observe(rec({ kind: "health" }));
+  for (const reader of [control, w1]) {
+    const s = reader.get(a)!;
+    assert.equal(s.requests, 3);
+    assert.equal(s.errors, 1);
+    assert.equal(s.minLatencyMs, 5);
+    assert.equal(s.maxLatencyMs, 50);
+    assert.equal(s.healthSuccesses, 1);
+    assert.equal(s.latencyBuckets.reduce((x, y) => x + y), 3);
+  }
+  // A worker that was not told of an endpoint counts nothing rather than inventing a slot.
+  w1.observe(rec({ endpoint: "http://unknown" }));
+  assert.equal(control.get("http://unknown"), undefined);
+  // In-flight cells are shared: one count across isolates.
+  const slot = control.slot(a)!;
+  w1.addInflight(slot, 1);
+  w2.addInflight(slot, 1);
+  assert.equal(control.inflightOf(slot), 2);
+});
+
+Deno.test("Stats: a slot given up is reused zeroed, last, as the memory grows", () => {
+  const stats = new Stats({ stripes: 2 });
+  stats.observe(rec({ endpoint: "http://a" }));
+  stats.observe(rec({ endpoint: "http://b" }));
+  stats.retain(["http://b"]);
+  stats.observe(rec({ endpoint: "http://c" })); // takes the freed slot of a
+  assert.equal(stats.slot("http://c"), 0);
+  assert.equal(stats.get("http://c")!.requests, 1);
+  for (let i = 0; i < 100; i++) stats.slot(`http://n${i}`);
+  assert.equal(stats.get("http://b")!.requests, 1, "growing keeps the counters");
+});
