@@ -1,7 +1,7 @@
 /**
- * Distribution: the compile target table (tools/compile.ts), the release workflow, the README's
- * Install section, deno.json's package fields, the Dockerfile, the systemd unit and the Kubernetes
- * manifests agree with each other. Offline and fast: files are read, nothing is downloaded; one
+ * Distribution: the compile target table (tools/compile.ts), the release signing (tools/sign_release.ts,
+ * minisign.pub), the release workflow, the README's Install section, deno.json's package fields, the
+ * Dockerfile, the systemd unit and the Kubernetes manifests agree with each other. Offline and fast: files are read, nothing is downloaded; one
  * test runs `main.ts --version` with exactly the binary's baked flags.
  */
 
@@ -18,6 +18,17 @@ import {
   TARGETS,
 } from "../tools/compile.ts";
 import { versionFromTag, withVersion } from "../tools/set_version.ts";
+import {
+  PASSWORD_ENV,
+  publicKeyOf,
+  releaseFiles,
+  RUN_FLAGS,
+  SECRET_KEY_ENV,
+  signatureOf,
+  SUMS,
+  uploadFiles,
+} from "../tools/sign_release.ts";
+import { isOutdatedFinding, lintFiles } from "../tools/lint_workflows.ts";
 import { createSidekick, makeConfig } from "../lib/mod.ts";
 
 const root = new URL("../", import.meta.url);
@@ -40,6 +51,35 @@ function artifactNames(text: string): Set<string> {
 }
 
 const ARTIFACTS = new Set(TARGETS.map((t) => t.artifact));
+const PUBLIC_KEY = publicKeyOf(await read("minisign.pub"));
+
+/** One job of a workflow: from its `  name:` line to the next job (or the end). */
+function job(workflow: string, name: string): string {
+  const start = workflow.indexOf(`\n  ${name}:\n`);
+  assert.ok(start >= 0, `job ${name}`);
+  const next = workflow.slice(start + 1).search(/\n {2}[\w-]+:\n/);
+  return next < 0 ? workflow.slice(start) : workflow.slice(start, start + 1 + next);
+}
+
+/** A job's `permissions:` map (comment lines skipped). */
+function permissions(jobText: string): Record<string, string> {
+  const block = jobText.match(/\n {4}permissions:\n((?: {6}.*\n)+)/);
+  assert.ok(block, "the job has its own permissions");
+  return Object.fromEntries(
+    [...block[1].matchAll(/^ {6}([\w-]+): (\S+)$/gm)].map((m) => [m[1], m[2]]),
+  );
+}
+
+/** The files of `dir/` a shell pattern (`*` only) matches, out of `names`. */
+function expand(pattern: string, dir: string, names: readonly string[]): string[] {
+  assert.ok(pattern.startsWith(`${dir}/`), `${pattern} is in ${dir}/`);
+  const re = new RegExp(
+    `^${
+      pattern.slice(dir.length + 1).replace(/[.+?^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*")
+    }$`,
+  );
+  return names.filter((n) => re.test(n));
+}
 const BAKED = [...PERMISSIONS, ...RUNTIME_FLAGS].map((f) => f.flag);
 
 Deno.test("target table: Go's names, one per Deno triple, Windows gets .exe", () => {
@@ -144,6 +184,145 @@ Deno.test("release workflow: builds the table with compile:all and ships every a
   assert.match(jsr, /id-token: write/);
   assert.match(jsr, /run: deno publish/);
   assert.doesNotMatch(jsr, /--token|--no-provenance/);
+});
+
+Deno.test("release workflow: every uploaded file is signed by tools/sign_release.ts, then uploaded", async () => {
+  const release = await read(".github/workflows/release.yml");
+  const binaries = job(release, "binaries");
+  // The upload: its patterns, expanded over what dist/ holds after building and signing, are
+  // exactly the release files and their signatures, and none of them is dead.
+  const upload = binaries.match(/gh release upload "\$GITHUB_REF_NAME" (.+) --clobber$/m);
+  assert.ok(upload, "gh release upload line");
+  const dist = uploadFiles();
+  const uploaded = new Set<string>();
+  for (const pattern of upload[1].trim().split(/\s+/)) {
+    const matched = expand(pattern, "dist", dist);
+    assert.ok(matched.length > 0, `${pattern} uploads nothing`);
+    for (const name of matched) uploaded.add(name);
+  }
+  assert.deepEqual([...uploaded].sort(), [...dist].sort());
+  for (const name of releaseFiles()) {
+    assert.ok(uploaded.has(signatureOf(name)), `${signatureOf(name)} is uploaded`);
+  }
+  assert.ok(uploaded.has(`${SUMS}.minisig`));
+  // The signing step: the script with the flags the tests run it with, the key and password from
+  // the repository secrets, after minisign is installed and the build, before the upload.
+  const sign = `run: deno run ${RUN_FLAGS.join(" ")} tools/sign_release.ts`;
+  assert.ok(binaries.includes(sign), sign);
+  for (const name of [SECRET_KEY_ENV, PASSWORD_ENV]) {
+    assert.ok(binaries.includes(`${name}: \${{ secrets.${name} }}`), `${name} from the secrets`);
+  }
+  const at = (text: string) => {
+    const i = binaries.indexOf(text);
+    assert.ok(i >= 0, text);
+    return i;
+  };
+  assert.ok(at("sudo apt-get install -y minisign") < at(sign));
+  assert.ok(at("run: deno task compile:all") < at(sign));
+  assert.ok(at(sign) < at("gh release upload"));
+});
+
+Deno.test("release workflow: build provenance for the binaries and the image", async () => {
+  const release = await read(".github/workflows/release.yml");
+  const attest = /uses: actions\/attest-build-provenance@v(\d+)\n\s+with:\n((?:\s+[\w-]+: .+\n)+)/g;
+  const binaries = job(release, "binaries");
+  const image = job(release, "image");
+  assert.deepEqual(permissions(binaries), {
+    "contents": "write",
+    "id-token": "write",
+    "attestations": "write",
+  });
+  // The image job also pushes the image and its attestation, and edits the release notes.
+  assert.deepEqual(permissions(image), {
+    "contents": "write",
+    "packages": "write",
+    "id-token": "write",
+    "attestations": "write",
+  });
+  const [bin] = [...binaries.matchAll(attest)];
+  assert.ok(bin, "binaries are attested");
+  assert.ok(Number(bin[1]) >= 3);
+  // SHA256SUMS lists exactly the binaries of the table (see the compile tests above).
+  assert.match(bin[2], new RegExp(`subject-checksums: dist/${SUMS}\\n`));
+  assert.ok(binaries.indexOf("attest-build-provenance") < binaries.indexOf("gh release upload"));
+  const [img] = [...image.matchAll(attest)];
+  assert.ok(img, "the image is attested");
+  assert.match(image, /- id: build\n\s+uses: docker\/build-push-action@/);
+  assert.match(img[2], /subject-name: \$\{\{ steps\.name\.outputs\.image \}\}\n/);
+  assert.match(img[2], /subject-digest: \$\{\{ steps\.build\.outputs\.digest \}\}\n/);
+  assert.match(img[2], /push-to-registry: true\n/);
+  // The digest goes into the release notes, which the binaries job creates.
+  assert.match(image, /needs: binaries\n/);
+  assert.match(image, /DIGEST: \$\{\{ steps\.build\.outputs\.digest \}\}/);
+  assert.match(image, /gh release edit "\$GITHUB_REF_NAME" --notes-file /);
+});
+
+Deno.test("README: signatures in the file table, the committed public key, attestation commands", async () => {
+  const install = await installSection();
+  assert.ok(PUBLIC_KEY, "minisign.pub is a minisign public key file");
+  const rows = [...install.matchAll(/^\| `([^`]+)` +\| `([^`]+\.minisig)` +\|/gm)];
+  assert.deepEqual(rows.map((r) => r[1]), releaseFiles(), "the file table is the release files");
+  assert.deepEqual(rows.map((r) => r[2]), releaseFiles().map(signatureOf), "and their signatures");
+  for (const [name] of install.matchAll(/[\w.-]+\.minisig\b/g)) {
+    assert.ok(uploadFiles().includes(name), `${name} is a file of the release`);
+  }
+  // Every key in a command is the committed one, and it is printed on its own.
+  const keys = [...install.matchAll(/ -P (\S+)/g)].map((m) => m[1]);
+  assert.ok(keys.length >= 3);
+  for (const key of keys) assert.equal(key, PUBLIC_KEY);
+  assert.ok(install.includes(`\n${PUBLIC_KEY}\n`), "the public key printed");
+  assert.ok(install.includes(`minisign -Vm sidekick-linux-amd64 -P ${PUBLIC_KEY}`));
+  assert.ok(install.includes(`minisign -Vm ${SUMS} -P ${PUBLIC_KEY}`));
+  assert.ok(install.includes(`minisign.exe -Vm sidekick-windows-amd64.exe -P ${PUBLIC_KEY}`));
+  assert.ok(install.includes("gh attestation verify sidekick-linux-amd64 --repo <owner>/sidekick"));
+  assert.ok(
+    install.includes(
+      "gh attestation verify oci://ghcr.io/<owner>/sidekick:<tag> --repo <owner>/sidekick",
+    ),
+  );
+  // The maintainer part: where the keys go, the local check with the release's exact command.
+  const readme = await read("README.md");
+  const signing = readme.slice(readme.indexOf("### How a release is signed"));
+  assert.ok(signing.length < readme.length, "README has 'How a release is signed'");
+  for (const name of [SECRET_KEY_ENV, PASSWORD_ENV]) {
+    assert.ok(signing.includes(`gh secret set ${name}`), name);
+  }
+  assert.ok(
+    signing.replace(/ \\\n\s*/g, " ").includes(
+      `deno run ${RUN_FLAGS.join(" ")} tools/sign_release.ts`,
+    ),
+  );
+  assert.match(signing, /\*\*Rotating the key\*\*/);
+});
+
+Deno.test(".ci/run installs minisign for the signing tests", async () => {
+  assert.match(await read(".ci/run"), /command -v minisign [^\n]*\|\| need_apt\+=\(minisign\)/);
+});
+
+Deno.test("lint:workflows forgives only the permission scopes newer than its actionlint", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sidekick-actionlint-" });
+  try {
+    const file = `${dir}/w.yml`;
+    await Deno.writeTextFile(
+      file,
+      "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    permissions:\n" +
+        "      attestations: write\n      bogus-scope: write\n    steps:\n      - run: 'true'\n",
+    );
+    const findings = await lintFiles([file]);
+    assert.deepEqual(findings.map((f) => f.kind), ["permissions"]);
+    assert.match(findings[0].message, /unknown permission scope "bogus-scope"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  const finding = (kind: string, message: string) =>
+    isOutdatedFinding(
+      { kind, message, file: "w.yml", line: 1, column: 1 } as Parameters<
+        typeof isOutdatedFinding
+      >[0],
+    );
+  assert.ok(finding("permissions", 'unknown permission scope "attestations". all available…'));
+  assert.ok(!finding("permissions", 'unknown permission scope "attestationsx". all…'));
+  assert.ok(!finding("expression", 'unknown permission scope "attestations"'));
 });
 
 Deno.test("workflows: Deno pinned to 2.9.6 everywhere, actions pinned to a version", async () => {
