@@ -1,0 +1,156 @@
+/**
+ * The smallest useful Deno HTTP proxy: `Deno.serve` plus `fetch` to the backends in turn, hop-by-hop
+ * headers stripped, bodies streamed both ways, no health checks, no metrics, no traces. The
+ * benchmark runs it next to sidekick as the runtime's floor: whatever sidekick costs beyond this
+ * is sidekick's own work.
+ *
+ *   deno run -A --unstable-net bench/bare_proxy.ts --port 8080 [--hostname 127.0.0.1] \
+ *     [--workers N] [--cert cert.pem --key key.pem] http://127.0.0.1:9001 http://127.0.0.1:9002
+ *
+ * `--workers N` (N > 1) serves from N Web Workers that share the port through `reusePort`, so the
+ * kernel spreads connections over N isolates (Linux; needs `--unstable-net`). With `--cert` and
+ * `--key` it serves HTTPS, HTTP/1.1 and HTTP/2. It prints `listening on <url>` once every isolate
+ * listens.
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** Headers that describe one connection, not the message, and so must not cross a proxy. */
+export const HOP_BY_HOP: readonly string[] = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+];
+
+/** A copy of `headers` without hop-by-hop headers, including those named by `Connection`. */
+export function endToEndHeaders(headers: Headers): Headers {
+  const out = new Headers(headers);
+  for (const name of (headers.get("connection") ?? "").split(",")) {
+    if (name.trim()) out.delete(name.trim());
+  }
+  for (const name of HOP_BY_HOP) out.delete(name);
+  return out;
+}
+
+/** What one serving isolate needs to know. */
+export interface BareProxyOptions {
+  /** Listen address. */
+  hostname: string;
+  /** Listen port. */
+  port: number;
+  /** Backend origins, `http://host:port`, used in turn. */
+  backends: string[];
+  /** PEM certificate and key: serve HTTPS when both are set. */
+  cert?: string;
+  /** PEM private key for `cert`. */
+  key?: string;
+  /** Share the port with other isolates (Linux, `--unstable-net`). */
+  reusePort: boolean;
+}
+
+/** A request handler forwarding each request to the next backend in turn. */
+export function bareHandler(backends: string[]): (req: Request) => Promise<Response> {
+  let next = 0;
+  return async (req) => {
+    const url = new URL(req.url);
+    const backend = backends[next];
+    next = (next + 1) % backends.length;
+    const headers = endToEndHeaders(req.headers);
+    // fetch derives Host from the URL; a copied Host would name the proxy instead.
+    headers.delete("host");
+    try {
+      const res = await fetch(backend + url.pathname + url.search, {
+        method: req.method,
+        headers,
+        body: req.body,
+        redirect: "manual",
+      });
+      return new Response(res.body, {
+        status: res.status,
+        statusText: res.statusText,
+        headers: endToEndHeaders(res.headers),
+      });
+    } catch {
+      await req.body?.cancel().catch(() => {});
+      return new Response("bad gateway\n", { status: 502 });
+    }
+  };
+}
+
+/** Serves `opts` in this isolate; resolves once it listens. */
+export function serveBare(opts: BareProxyOptions): Promise<Deno.HttpServer> {
+  // onListen runs inside Deno.serve, before it returns the server.
+  const listening = Promise.withResolvers<void>();
+  const tls = opts.cert && opts.key ? { cert: opts.cert, key: opts.key } : {};
+  const server = Deno.serve({
+    hostname: opts.hostname,
+    port: opts.port,
+    reusePort: opts.reusePort,
+    ...tls,
+    onListen: () => listening.resolve(),
+    onError: () => new Response("proxy error\n", { status: 502 }),
+  }, bareHandler(opts.backends));
+  return listening.promise.then(() => server);
+}
+
+const WORKER_NAME = "bare-proxy-worker";
+
+// Each worker is this module again: it receives its options from the main isolate and reports
+// back once it listens, so the main isolate can announce one ready line for all of them.
+if ((globalThis as { name?: string }).name === WORKER_NAME) {
+  const scope = globalThis as unknown as {
+    onmessage: ((e: MessageEvent<BareProxyOptions>) => void) | null;
+    postMessage(msg: unknown): void;
+  };
+  scope.onmessage = async (e) => {
+    scope.onmessage = null;
+    await serveBare(e.data);
+    scope.postMessage("listening");
+  };
+} else if (import.meta.main) {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      hostname: { type: "string", default: "127.0.0.1" },
+      port: { type: "string", default: "8080" },
+      workers: { type: "string", default: "1" },
+      cert: { type: "string" },
+      key: { type: "string" },
+    },
+  });
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || positionals.length === 0) {
+    console.error("usage: bare_proxy.ts --port P [--workers N] [--cert F --key F] BACKEND...");
+    Deno.exit(2);
+  }
+  const opts: BareProxyOptions = {
+    hostname: values.hostname,
+    port: Number(values.port),
+    backends: positionals.map((b) => b.replace(/\/+$/, "")),
+    cert: values.cert ? await Deno.readTextFile(values.cert) : undefined,
+    key: values.key ? await Deno.readTextFile(values.key) : undefined,
+    reusePort: workers > 1,
+  };
+  if (workers === 1) {
+    await serveBare(opts);
+  } else {
+    await Promise.all(Array.from({ length: workers }, () => {
+      const w = new Worker(import.meta.url, { type: "module", name: WORKER_NAME });
+      const ready = new Promise<void>((resolve, reject) => {
+        w.onmessage = () => resolve();
+        w.onerror = (e) => reject(new Error(e.message));
+      });
+      w.postMessage(opts);
+      return ready;
+    }));
+  }
+  const scheme = opts.cert ? "https" : "http";
+  console.log(`listening on ${scheme}://${opts.hostname}:${opts.port} (${workers} isolate(s))`);
+}
