@@ -38,6 +38,9 @@ export async function run(args: string[]): Promise<number> {
     sidekick = createSidekick(config, {
       onTransition: output.transition,
       onRecord: output.record,
+      traceLines: output.consoleMode
+        ? { style: output.traceStyle, write: output.lines }
+        : undefined,
       onInfo: output.info,
       onError: output.error,
       traceLinesDropped: output.dropped,

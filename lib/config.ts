@@ -103,7 +103,11 @@ export const DEFAULTS: Readonly<Omit<Config, "sites" | "statusCodes">> = Object.
   tlsMax: "1.3",
 });
 
-/** A full {@linkcode Config} from the defaults plus the given overrides (for embedding and tests). */
+/**
+ * A full {@linkcode Config} from the defaults plus the given overrides (for embedding and tests).
+ * Unlike the command line, it serves from the calling isolate (`workers: 1`) unless told
+ * otherwise, so that an embedder's record listener sees every request.
+ */
 export function makeConfig(overrides: Partial<Config> & { sites: string[] }): Config {
-  return { ...DEFAULTS, statusCodes: [], ...overrides };
+  return { ...DEFAULTS, workers: 1, statusCodes: [], ...overrides };
 }

@@ -38,6 +38,10 @@ export interface ConsoleOutput {
   transition(t: Transition): void;
   /** Called on every finished exchange. */
   record(r: ExchangeRecord): void;
+  /** How trace lines look (worker isolates format their own with it). */
+  readonly traceStyle: TraceStyle;
+  /** Trace lines formatted elsewhere (worker isolates), already filtered; droppable. */
+  lines(lines: readonly string[]): void;
   /** Starts the live table in table mode (no-op in console mode). */
   start(source: TableSource): void;
   /** Stops the table (restoring the terminal) and flushes pending lines (bounded wait). */
@@ -192,6 +196,11 @@ export function createConsole(
     },
     record(r) {
       if (printRecord?.(r)) writer.write(formatRecord(r, style));
+    },
+    traceStyle: style,
+    lines(lines) {
+      if (!consoleMode) return;
+      for (const line of lines) writer.write(line);
     },
     start(source) {
       if (consoleMode || table) return;

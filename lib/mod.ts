@@ -21,6 +21,7 @@ export { Pool } from "./pool.ts";
 export type { Candidate, Random } from "./balancer.ts";
 export type { ExchangeRecord, RecordListener } from "./record.ts";
 export { EndpointStats, Stats } from "./stats.ts";
+export type { StatsMemory } from "./stats.ts";
 export { formatRecord, formatTransition, traceFilter } from "./trace.ts";
 export type { TraceFilterConfig, TraceStyle } from "./trace.ts";
 export { renderMetrics } from "./metrics.ts";

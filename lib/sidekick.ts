@@ -1,6 +1,11 @@
 /**
- * Assembles one sidekick from a {@linkcode Config}: sites of backends, health checks, transport,
- * router and listener. No global state: tests start several in one process on port 0.
+ * Assembles one sidekick from a {@linkcode Config}. This module is the control plane: flags,
+ * sites, DNS, health checks, reloads, certificates and the scrape-time metrics live here, in the
+ * isolate that calls {@linkcode createSidekick}. Requests are served by data planes
+ * (`data_plane.ts`): one in this isolate with `workers: 1`, else one per worker isolate
+ * (`data_worker.ts`), all on one port. The UP flags, in-flight counts and counters they share are
+ * in shared memory, so the N isolates balance, eject and count as one sidekick. No global state:
+ * tests start several in one process on port 0.
  *
  * @example
  * ```ts
@@ -14,29 +19,25 @@
  */
 
 import { parseListenAddress, reachableHostPort } from "./address.ts";
-import { Backend, type TransitionListener } from "./backend.ts";
+import type { TransitionListener } from "./backend.ts";
 import type { Random } from "./balancer.ts";
 import type { Config } from "./config.ts";
+import { type DataPlane, startDataPlane } from "./data_plane.ts";
 import { HealthChecker } from "./health.ts";
 import { pickPublicIp } from "./headers.ts";
-import { Pool } from "./pool.ts";
+import { type GenerationPlan, planGeneration, poolOf } from "./generation.ts";
+import type { Pool } from "./pool.ts";
 import type { RecordListener } from "./record.ts";
-import { createRouter } from "./server.ts";
 import { healthUrl, parseSites } from "./sites.ts";
-import {
-  type BackendTls,
-  createTransport,
-  httpClientTlsOptions,
-  loadBackendTls,
-} from "./transport.ts";
+import { type BackendTls, createTransport, loadBackendTls } from "./transport.ts";
 import { DnsCache, DnsLookupError, expandRrDns, type PlannedEndpoint, samePlan } from "./dns.ts";
-import { proxyWebSocket } from "./websocket.ts";
-import { ALL_OFFLINE, badGateway } from "./error_document.ts";
-import { SHUTTING_DOWN } from "./fetch_errors.ts";
 import { createMetricsHandler } from "./metrics.ts";
 import { inspectorAllowed, type PprofServer, startPprof } from "./pprof.ts";
 import { Stats } from "./stats.ts";
-import { planServerTls, serveMaybeTls } from "./tls.ts";
+import { canRebindTls, type KeyPair, planServerTls } from "./tls.ts";
+import type { TraceStyle } from "./trace.ts";
+import { type PlaneHandle, startWorkerPlanes } from "./worker_planes.ts";
+import type { Result } from "./result.ts";
 
 /** Bad configuration: a one-line message for the user (exit status 2 from the CLI). */
 export class ConfigError extends Error {
@@ -51,8 +52,18 @@ export class ConfigError extends Error {
 export interface SidekickOptions {
   /** Receives every real UP/DOWN transition. */
   onTransition?: TransitionListener;
-  /** Receives every finished exchange (proxied requests and health checks). */
+  /**
+   * Receives every finished exchange: health checks, and proxied requests served in this isolate
+   * (`workers: 1`). Worker isolates format their requests' trace lines themselves: see
+   * {@linkcode SidekickOptions.traceLines}.
+   */
   onRecord?: RecordListener;
+  /**
+   * With more than one worker: the style of the trace lines the workers print (the `--trace`,
+   * `--errors`, `--status-code` and `--quiet` filters of the configuration apply) and where the
+   * batches of lines go. Undefined: workers print no trace lines.
+   */
+  traceLines?: { style: TraceStyle; write(lines: string[]): void };
   /** Random source for balancing and jitter (tests make it deterministic). */
   random?: Random;
   /** The address put in `X-Forwarded-For` for loopback clients; default: a local interface's. */
@@ -63,8 +74,6 @@ export interface SidekickOptions {
   onInfo?: (text: string) => void;
   /** Hostname resolver of the DNS cache (tests pass a fake); default: the system resolver. */
   resolver?: (hostname: string) => Promise<string[]>;
-  /** Per-endpoint counters to feed (default: a new {@linkcode Stats}). */
-  stats?: Stats;
   /** Trace lines the console dropped so far, exported as `sidekick_trace_lines_dropped_total`. */
   traceLinesDropped?: () => number;
   /** Receives error lines (TLS reload failures); default: `console.error` with a prefix. */
@@ -97,6 +106,8 @@ export interface Sidekick {
   readonly stats: Stats;
   /** The `--pprof` listener's address once started; undefined without `--pprof`. */
   readonly pprofAddr: Deno.NetAddr | undefined;
+  /** How many data planes serve requests (valid after `start()`). */
+  readonly workers: number;
 }
 
 /** The default drain deadline of a graceful stop. */
@@ -118,8 +129,33 @@ export function planSites(config: Config): { endpoint: string; healthUrl: string
 }
 
 interface Generation {
+  plan: GenerationPlan;
   pool: Pool;
   checker: HealthChecker;
+}
+
+/** The most workers chosen by default: past four, a sidecar rarely has the cores to spare. */
+export const DEFAULT_MAX_WORKERS = 4;
+
+/**
+ * How many data planes to run: `--workers`, or the CPUs this process may use (the runtime counts
+ * the affinity mask and cgroup quota) up to {@linkcode DEFAULT_MAX_WORKERS}; one where the kernel
+ * would not spread connections over listeners sharing a port (`SO_REUSEPORT` balances only on
+ * Linux) or where the runtime cannot share one (`--unstable-net` missing). Returns the count and
+ * the reason for one when more were asked for or available.
+ */
+export function chooseWorkers(
+  asked: number,
+  cpus: number,
+  canShare: boolean,
+  os: string = Deno.build.os,
+): { workers: number; note?: string } {
+  const wanted = asked > 0 ? asked : Math.max(1, Math.min(cpus, DEFAULT_MAX_WORKERS));
+  if (wanted === 1 || canShare) return { workers: wanted };
+  const why = os !== "linux"
+    ? `${os} does not spread connections over listeners that share a port`
+    : "sharing the port needs --unstable-net";
+  return { workers: 1, note: `serving with one worker: ${why}` };
 }
 
 /** Builds a sidekick; throws {@linkcode ConfigError} for bad configuration. */
@@ -141,42 +177,55 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
     tls = loaded.value;
   }
   const dns = new DnsCache({ ttlMs: config.dnsTtlMs, resolver: options.resolver });
+  // The control plane's own transport: health checks only.
   const transport = createTransport({ tls, dns });
   const info = options.onInfo ?? ((text: string) => console.log(`sidekick: ${text}`));
+  const onError = options.onError ?? ((text) => console.error(`sidekick: <ERROR> ${text}`));
   // Server TLS: --cert/--key are read and checked now (errors before anything binds).
   const tlsPlan = planServerTls(config, {
     onInfo: info,
-    onError: options.onError ?? ((text) => console.error(`sidekick: <ERROR> ${text}`)),
+    onError,
     onBanner: options.onBanner ?? ((text) => console.log(text)),
   });
   if (!tlsPlan.ok) throw new ConfigError(tlsPlan.error);
   const serverTls = tlsPlan.value;
+  const { workers, note } = chooseWorkers(
+    config.workers,
+    navigator.hardwareConcurrency,
+    canRebindTls(),
+  );
   let currentPlan: PlannedEndpoint[][] = plan;
   let stopped = false;
+  const serverNames = new Map<string, string>();
   /** rr-dns: the sites with single-hostname sites expanded; `fresh` bypasses the DNS cache. */
   const rrPlan = async (fresh: boolean) => {
     const expanded = await expandRrDns(plan, (h) => fresh ? dns.resolveNow(h) : dns.lookup(h));
     transport.addServerNames(expanded.serverNames);
+    for (const [host, name] of expanded.serverNames) serverNames.set(host, name);
     return expanded;
   };
   const random = options.random ?? Math.random;
   const publicIp = options.publicIp ?? localPublicIp();
   const drainDefault = options.drainTimeoutMs ?? DRAIN_TIMEOUT_MS;
+  // Counters in shared memory: stripe 0 for this isolate (health checks, requests it serves),
+  // one more per worker isolate.
+  const stats = new Stats({ stripes: workers > 1 ? workers + 1 : 1 });
   // Every record feeds the counters (all sites, health checks in their own series), then the
   // embedder's listener (the console applies the --trace filters).
-  const stats = options.stats ?? new Stats();
   const onRecord: RecordListener = (r) => {
     stats.observe(r);
     options.onRecord?.(r);
   };
   let pprof: PprofServer | undefined;
+  let generations = 0;
 
   const build = (sitePlan: PlannedEndpoint[][] = plan): Generation => {
-    const onTransition: TransitionListener = (t) => options.onTransition?.(t);
-    const sites = sitePlan.map((site, i) =>
-      site.map((s) => new Backend(s.endpoint, i + 1, s.healthUrl, onTransition))
-    );
-    const pool = new Pool(sites, config.hostBalance, random);
+    const genPlan = planGeneration(++generations, sitePlan, stats, serverNames);
+    const pool = poolOf(genPlan, stats, {
+      hostBalance: config.hostBalance,
+      onTransition: (t) => options.onTransition?.(t),
+      random,
+    });
     const checker = new HealthChecker(pool.backends, transport, {
       intervalMs: config.healthDurationMs,
       timeoutMs: config.healthTimeoutMs,
@@ -184,44 +233,82 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       onRecord,
       random,
     });
-    return { pool, checker };
+    return { plan: genPlan, pool, checker };
   };
 
   let current = build();
-  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let planes: PlaneHandle[] = [];
+  let stopWatching = () => {};
   let reloading: Promise<void> = Promise.resolve();
   let firstRound: Promise<void> | undefined;
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => (resolveFinished = r));
-
-  const inflight = new Set<AbortController>();
-  // WebSocket sessions need their own client: the handshake must carry the client's Host.
-  const wsClient = Deno.createHttpClient({ allowHost: true, ...httpClientTlsOptions(tls) });
-  const router = createRouter({
+  const metrics = createMetricsHandler({
     pool: () => current.pool,
-    certificatePem: () => serverTls?.certificatePem(),
-    metrics: createMetricsHandler({
-      pool: () => current.pool,
-      stats,
-      traceLinesDropped: options.traceLinesDropped,
-    }),
-    proxy: {
-      transport,
-      publicIp,
-      onRecord,
-      onEject: (b) => current.checker.backendDown(b),
-      inflight,
-    },
-    websocket: (req, info, target) => {
-      const backend = current.pool.pick();
-      if (!backend) return badGateway(ALL_OFFLINE, target.path);
-      return proxyWebSocket(req, info, backend, target, { client: wsClient, publicIp });
-    },
+    stats,
+    traceLinesDropped: options.traceLinesDropped,
   });
+  /** A worker's passive ejection: log it once, and let optimistic checks resume. */
+  const ejected = (generation: number, stateIndex: number, reason: string, at: number) => {
+    if (generation !== current.plan.id) return; // a retired generation: nothing to report
+    const backend = current.pool.backends[stateIndex];
+    backend.noteDown(reason, at);
+    current.checker.backendDown(backend);
+  };
+
+  const startPlanes = async (pair: KeyPair | undefined): Promise<PlaneHandle[]> => {
+    const certificatePem = serverTls?.certificatePem();
+    if (workers === 1) {
+      const plane: DataPlane = await startDataPlane({
+        hostname: listen.value.hostname,
+        port: listen.value.port,
+        shared: false,
+        tls: pair,
+        certificatePem,
+        backendTls: tls,
+        dns,
+        publicIp,
+      }, {
+        pool: () => current.pool,
+        onRecord,
+        onEject: (b) => current.checker.backendDown(b),
+        metrics,
+        onError,
+      });
+      return [{
+        addr: plane.addr,
+        finished: plane.finished,
+        swapCertificate: (p) => plane.swapCertificate(p),
+        generation: (g) => plane.addServerNames(new Map(g.serverNames)),
+        stop: (ms) => plane.stop(ms),
+      }];
+    }
+    return await startWorkerPlanes(workers, {
+      hostname: listen.value.hostname,
+      port: listen.value.port,
+      tls: pair,
+      certificatePem,
+      backendTls: tls,
+      dnsTtlMs: config.dnsTtlMs,
+      publicIp,
+      hostBalance: config.hostBalance,
+      stats: stats.memory,
+      generation: current.plan,
+      trace: options.traceLines ? { filter: config, style: options.traceLines.style } : undefined,
+    }, {
+      lines: (lines) => options.traceLines?.write(lines),
+      ejected,
+      metrics,
+      onError,
+    });
+  };
 
   const sidekick: Sidekick = {
     config,
     stats,
+    get workers() {
+      return planes.length;
+    },
     get pprofAddr() {
       return pprof?.addr;
     },
@@ -229,14 +316,14 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       return current.pool;
     },
     get addr() {
-      if (!server) throw new Error("sidekick not started");
-      return server.addr;
+      if (planes.length === 0) throw new Error("sidekick not started");
+      return planes[0].addr;
     },
     get url() {
       return `${serverTls ? "https" : "http"}://${reachableHostPort(sidekick.addr)}`;
     },
     async start() {
-      if (server) return;
+      if (planes.length > 0) return;
       if (config.rrDnsMode) {
         try {
           const expanded = await rrPlan(true);
@@ -259,24 +346,17 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
         info(`profiling (--pprof) on '${pprof.url}/.pprof/'`);
       }
       await serverTls?.prepare(); // auto-TLS: generate the certificate, print the banner
-      return new Promise<void>((resolve, reject) => {
-        try {
-          server = serveMaybeTls(serverTls, {
-            hostname: listen.value.hostname,
-            port: listen.value.port,
-            automaticCompression: false,
-            onListen: () => resolve(),
-            onError: (e) => {
-              console.error(`sidekick: <ERROR> ${e instanceof Error ? e.message : e}`);
-              return new Response("internal error\n", { status: 500 });
-            },
-          }, router);
-          server.finished.then(resolveFinished, resolveFinished);
-          firstRound = current.checker.start();
-        } catch (e) {
-          reject(e);
+      if (note) info(note);
+      planes = await startPlanes(serverTls?.pair());
+      Promise.all(planes.map((p) => p.finished)).then(resolveFinished, resolveFinished);
+      stopWatching = serverTls?.watch((pair): Result<void> => {
+        for (const p of planes) {
+          const swapped = p.swapCertificate(pair);
+          if (!swapped.ok) return swapped;
         }
-      });
+        return { ok: true, value: undefined };
+      }) ?? stopWatching;
+      firstRound = current.checker.start();
     },
     ready() {
       return firstRound ?? current.checker.start();
@@ -287,20 +367,11 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
     async stop(drainTimeoutMs = drainDefault) {
       stopped = true;
       dns.stop();
+      stopWatching();
       current.checker.stop();
-      if (server) {
-        // Past the deadline, cut the exchanges still in flight. (Aborting Deno.serve's own signal
-        // once shutdown() has begun throws an uncaught BadResource inside Deno 2.9.6.)
-        const timer = setTimeout(() => {
-          for (const c of inflight) c.abort(SHUTTING_DOWN);
-        }, drainTimeoutMs);
-        await server.shutdown();
-        clearTimeout(timer);
-        await server.finished;
-      }
+      await Promise.all(planes.map((p) => p.stop(drainTimeoutMs)));
       await pprof?.stop();
       transport.close();
-      wsClient.close();
     },
     finished,
   };
@@ -316,6 +387,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       const old = current;
       current = next;
       currentPlan = nextPlan;
+      for (const p of planes) p.generation(next.plan);
       old.checker.stop();
       stats.retain(current.pool.backends.map((b) => b.endpoint)); // gone endpoints: no series
     });
@@ -326,7 +398,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
   // address set is swapped in like a reload (the old sites serve until the new ones are checked).
   if (config.rrDnsMode) {
     dns.onRefresh(async () => {
-      if (!server || stopped) return;
+      if (planes.length === 0 || stopped) return;
       const expanded = await rrPlan(false).catch(() => undefined); // failure: stale sites kept
       if (!expanded || samePlan(expanded.sites, currentPlan)) return;
       const names = expanded.sites.flat().map((e) => e.endpoint).join(", ");

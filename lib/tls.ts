@@ -368,6 +368,11 @@ export interface TlsServeOptions {
    * their TLS handshake (default {@linkcode HANDSHAKE_GRACE_MS}).
    */
   readonly handshakeGraceMs?: number;
+  /**
+   * The port is shared with listeners of other isolates (`--workers`): bind it with
+   * `SO_REUSEPORT` directly, since the caller already checked that it was free.
+   */
+  readonly shared?: boolean;
 }
 
 /**
@@ -433,7 +438,7 @@ export function serveTls(
     }, counted);
 
   let port = options.port;
-  if (reusePort) {
+  if (reusePort && !options.shared) {
     // SO_REUSEPORT would let a second process share the port silently: probe it first so an
     // address in use fails as it does without TLS.
     const probe = Deno.listen({ hostname: options.hostname, port, transport: "tcp" });
@@ -528,7 +533,7 @@ export interface ServerTlsHooks {
   onBanner(text: string): void;
 }
 
-/** The server-TLS part of one sidekick: which certificate, and the listener serving it. */
+/** The server-TLS part of one sidekick: which certificate, and how it changes. */
 export interface ServerTls {
   /** `files` for `--cert/--key`, `auto` for `--auto-tls-host`. */
   readonly mode: "files" | "auto";
@@ -536,8 +541,13 @@ export interface ServerTls {
   certificatePem(): string | undefined;
   /** Auto mode: generates the certificate and prints the banner (once). Files mode: nothing. */
   prepare(): Promise<void>;
-  /** Binds the HTTPS listener; in files mode also watches the files until shutdown. */
-  serve(options: TlsServeOptions, handler: Deno.ServeHandler<Deno.NetAddr>): TlsServer;
+  /** The pair to serve now (after {@linkcode ServerTls.prepare}). */
+  pair(): KeyPair;
+  /**
+   * Files mode: watches `--cert/--key` and hands every changed, valid pair to `apply` (which
+   * swaps it into every listener) until the returned `stop`. Auto mode: nothing to watch.
+   */
+  watch(apply: (pair: KeyPair) => Result<void>): () => void;
 }
 
 /**
@@ -565,21 +575,17 @@ export function planServerTls(
       mode: "files",
       certificatePem: () => undefined,
       prepare: () => Promise.resolve(),
-      serve(options, handler) {
-        const server = serveTls(options, handler, loaded.value.pair);
+      pair: () => loaded.value.pair,
+      watch(apply) {
         const watcher = new CertWatcher({
           ...source,
           initial: { cert, key },
-          apply: (next) => server.swap(next.pair),
+          apply: (next) => apply(next.pair),
           onInfo: hooks.onInfo,
           onError: hooks.onError,
         });
         watcher.start();
-        const shutdown = () => {
-          watcher.stop();
-          return server.shutdown();
-        };
-        return { ...server, shutdown, [Symbol.asyncDispose]: shutdown };
+        return () => watcher.stop();
       },
     });
   }
@@ -595,22 +601,12 @@ export function planServerTls(
         generated = await generateAutoTls(flags.autoTlsHost);
         hooks.onBanner(generated.banner);
       },
-      serve(options, handler) {
+      pair() {
         if (!generated) throw new Error("auto-TLS certificate not generated: call prepare()");
-        return serveTls(options, handler, generated.pair);
+        return generated.pair;
       },
+      watch: () => () => {},
     });
   }
   return ok(undefined);
-}
-
-/** Serves over TLS when `tls` is set, else plain `Deno.serve` with the same options. */
-export function serveMaybeTls(
-  tls: ServerTls | undefined,
-  options: TlsServeOptions,
-  handler: Deno.ServeHandler<Deno.NetAddr>,
-): Deno.HttpServer<Deno.NetAddr> {
-  if (tls) return tls.serve(options, handler);
-  const { onListen, ...rest } = options;
-  return Deno.serve({ ...rest, onListen: (addr) => onListen?.(addr) }, handler);
 }

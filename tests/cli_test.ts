@@ -29,7 +29,7 @@ function spellings(long: string, alias?: string): string[] {
 }
 
 Deno.test("defaults: a lone SITE gives DEFAULTS", () => {
-  assert.deepEqual(run(SITE), makeConfig({ sites: [SITE] }));
+  assert.deepEqual(run(SITE), makeConfig({ sites: [SITE], workers: 0 }));
   const c = run(SITE);
   assert.equal(c.address, ":8080");
   assert.equal(c.healthPath, "/");

@@ -1,0 +1,150 @@
+/**
+ * The data plane of one isolate: the listener and everything a request touches on its way to a
+ * backend — the router, the proxy, the WebSocket relay and the upstream transport. It decides
+ * nothing about health: it reads the current pool through a hook and reports what it sees
+ * (records, passive ejections) through others. The control plane runs one data plane in its own
+ * isolate (`--workers 1`) or one per worker isolate, all listening on one port with
+ * `SO_REUSEPORT` so the kernel spreads connections over them.
+ * @module
+ */
+
+import type { Backend } from "./backend.ts";
+import type { DnsCache } from "./dns.ts";
+import { ALL_OFFLINE, badGateway } from "./error_document.ts";
+import { SHUTTING_DOWN } from "./fetch_errors.ts";
+import type { Pool } from "./pool.ts";
+import type { RecordListener } from "./record.ts";
+import { err, type Result } from "./result.ts";
+import { createRouter } from "./server.ts";
+import { type KeyPair, serveTls, type TlsServer } from "./tls.ts";
+import { type BackendTls, createTransport, httpClientTlsOptions } from "./transport.ts";
+import { proxyWebSocket } from "./websocket.ts";
+
+/** Where and how one data plane listens and connects. */
+export interface DataPlaneSettings {
+  /** Address to bind. */
+  hostname: string;
+  /** Port to bind (0: the kernel picks, only when not shared). */
+  port: number;
+  /** The port is shared with other isolates' listeners (bind with `SO_REUSEPORT`, no probe). */
+  shared: boolean;
+  /** Serve HTTPS with this pair (replaceable with {@linkcode DataPlane.swapCertificate}). */
+  tls?: KeyPair;
+  /** The PEM answered at `GET /v1/certificates` (a generated certificate), if any. */
+  certificatePem?: string;
+  /** TLS towards https backends. */
+  backendTls?: BackendTls;
+  /** Resolves hostname endpoints for the transport. */
+  dns: DnsCache;
+  /** This machine's non-loopback IP, for `X-Forwarded-For` of loopback clients. */
+  publicIp: string;
+}
+
+/** How a data plane reads the pool and reports back. */
+export interface DataPlaneHooks {
+  /** The current pool (swapped by the control plane on reload). */
+  pool(): Pool;
+  /** Receives every finished proxied exchange. */
+  onRecord: RecordListener;
+  /** Called when a transport failure marked a backend DOWN here. */
+  onEject(backend: Backend): void;
+  /** Answers `/.prometheus/metrics`. */
+  metrics(req: Request): Response | Promise<Response>;
+  /** Error lines (a handler that threw, a failed certificate swap). */
+  onError(text: string): void;
+}
+
+/** A listening data plane. */
+export interface DataPlane {
+  /** The bound address. */
+  readonly addr: Deno.NetAddr;
+  /** Resolves when the listener has closed. */
+  readonly finished: Promise<void>;
+  /** Serves `pair` to new connections (HTTPS only); in-flight requests keep the old one. */
+  swapCertificate(pair: KeyPair): Result<void>;
+  /** rr-dns: https connections to these URL hosts verify and send SNI for the mapped name. */
+  addServerNames(names: ReadonlyMap<string, string>): void;
+  /** Stops accepting, lets in-flight requests finish for `drainTimeoutMs`, then cuts them. */
+  stop(drainTimeoutMs: number): Promise<void>;
+}
+
+/** Binds the listener; resolves once listening, rejects with what `Deno.serve` threw. */
+export function startDataPlane(
+  settings: DataPlaneSettings,
+  hooks: DataPlaneHooks,
+): Promise<DataPlane> {
+  const transport = createTransport({ tls: settings.backendTls, dns: settings.dns });
+  // WebSocket sessions need their own client: the handshake must carry the client's Host.
+  const wsClient = Deno.createHttpClient({
+    allowHost: true,
+    ...httpClientTlsOptions(settings.backendTls),
+  });
+  const inflight = new Set<AbortController>();
+  const publicIp = settings.publicIp;
+  const router = createRouter({
+    pool: hooks.pool,
+    certificatePem: () => settings.certificatePem,
+    metrics: hooks.metrics,
+    proxy: { transport, publicIp, onRecord: hooks.onRecord, onEject: hooks.onEject, inflight },
+    websocket: (req, info, target) => {
+      const backend = hooks.pool().pick();
+      if (!backend) return badGateway(ALL_OFFLINE, target.path);
+      return proxyWebSocket(req, info, backend, target, { client: wsClient, publicIp });
+    },
+  });
+  const onError = (e: unknown) => {
+    hooks.onError(e instanceof Error ? e.message : String(e));
+    return new Response("internal error\n", { status: 500 });
+  };
+
+  return new Promise<DataPlane>((resolve, reject) => {
+    let server: Deno.HttpServer<Deno.NetAddr>;
+    let tlsServer: TlsServer | undefined;
+    // onListen may run before Deno.serve returns: resolve once `plane` exists.
+    const listening = () => queueMicrotask(() => resolve(plane));
+    try {
+      const options = {
+        hostname: settings.hostname,
+        port: settings.port,
+        automaticCompression: false,
+        onError,
+      };
+      if (settings.tls) {
+        const tlsOptions = { ...options, shared: settings.shared, onListen: listening };
+        server = tlsServer = serveTls(tlsOptions, router, settings.tls);
+      } else {
+        server = Deno.serve(
+          { ...options, reusePort: settings.shared, onListen: listening },
+          router,
+        );
+      }
+    } catch (e) {
+      transport.close();
+      wsClient.close();
+      reject(e);
+      return;
+    }
+    const plane: DataPlane = {
+      get addr() {
+        return server.addr;
+      },
+      finished: server.finished,
+      swapCertificate(pair) {
+        return tlsServer ? tlsServer.swap(pair) : err("not serving HTTPS");
+      },
+      addServerNames: (names) => transport.addServerNames(names),
+      async stop(drainTimeoutMs) {
+        // Past the deadline, cut the exchanges still in flight. (Aborting Deno.serve's own signal
+        // once shutdown() has begun throws an uncaught BadResource inside Deno 2.9.6.)
+        const timer = setTimeout(() => {
+          for (const c of inflight) c.abort(SHUTTING_DOWN);
+        }, drainTimeoutMs);
+        await server.shutdown();
+        clearTimeout(timer);
+        await server.finished;
+        transport.close();
+        wsClient.close();
+      },
+    };
+  });
+}
