@@ -12,6 +12,7 @@ import {
   findTarget,
   formatSums,
   hostTarget,
+  INCLUDES,
   PERMISSIONS,
   RUNTIME_FLAGS,
   sha256Hex,
@@ -30,6 +31,7 @@ import {
 } from "../tools/sign_release.ts";
 import { isOutdatedFinding, lintFiles } from "../tools/lint_workflows.ts";
 import { createSidekick, makeConfig } from "../lib/mod.ts";
+import { WORKER_MODULE } from "../lib/worker_planes.ts";
 
 const root = new URL("../", import.meta.url);
 /** A repository file, with CRLF (a Windows checkout) read as LF. */
@@ -131,6 +133,27 @@ Deno.test("compile: narrow baked flags, the package's CLI entry, no certificate 
   }
   assert.ok(!args.some((a) => a.startsWith("--unsafely-ignore-certificate-errors")));
   assert.equal(`./${ENTRY}`, denoJson.exports["."]);
+});
+
+Deno.test("compile: the data-plane worker module is embedded, and its graph resolves offline", async () => {
+  const args = compileArgs("dist/sidekick");
+  const included = INCLUDES.map((path) => args[args.indexOf(path) - 1] === "--include");
+  assert.deepEqual(included, INCLUDES.map(() => true));
+  // The module the control plane starts workers from is the one the binary embeds.
+  const worker = new URL(`../${INCLUDES[0]}`, import.meta.url).href;
+  assert.equal(WORKER_MODULE.href, worker);
+  // Its graph holds local modules and the npm packages the entry embeds too: nothing to fetch.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", INCLUDES[0]],
+    cwd: new URL("..", import.meta.url),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const graph = JSON.parse(new TextDecoder().decode(out.stdout));
+  const specifiers: string[] = graph.modules.map((m: { specifier: string }) => m.specifier);
+  assert.ok(specifiers.length > 5, "the worker imports the data plane");
+  for (const s of specifiers) assert.match(s, /^(file:|node:|npm:)/, s);
 });
 
 Deno.test("compile: SHA256SUMS in sha256sum -c format", async () => {

@@ -111,6 +111,13 @@ export const BUILD_FLAGS: readonly string[] = Object.freeze(["--exclude-unused-n
 /** The module compiled: the CLI entry of the package (`exports["."]`). */
 export const ENTRY = "main.ts";
 
+/**
+ * Modules that nothing imports but the binary loads: the data-plane worker (`--workers`), which
+ * starts with `new Worker(url)`. `deno compile` embeds only the static module graph of the entry
+ * unless told with `--include`.
+ */
+export const INCLUDES: readonly string[] = Object.freeze(["lib/data_worker.ts"]);
+
 /** Where binaries and SHA256SUMS are written. */
 export const DIST = "dist";
 
@@ -136,6 +143,7 @@ export function compileArgs(output: string, target?: Target): string[] {
     ...PERMISSIONS.map((p) => p.flag),
     ...RUNTIME_FLAGS.map((f) => f.flag),
     ...BUILD_FLAGS,
+    ...INCLUDES.flatMap((path) => ["--include", path]),
     ...(target ? ["--target", target.triple] : []),
     "--output",
     output,
