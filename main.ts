@@ -70,6 +70,7 @@ export async function run(args: string[]): Promise<number> {
     ? config.address.slice(0, -1) + sidekick.addr.port
     : config.address;
   output.info(`listening on '${shown}'`);
+  if (sidekick.workers > 1) output.info(`serving with ${sidekick.workers} worker isolates`);
   output.start(sidekick);
 
   let stopping = false;
