@@ -69,8 +69,8 @@ export async function run(args: string[]): Promise<number> {
   const shown = config.address.endsWith(":0")
     ? config.address.slice(0, -1) + sidekick.addr.port
     : config.address;
-  output.info(`listening on '${shown}'`);
-  if (sidekick.workers > 1) output.info(`serving with ${sidekick.workers} worker isolates`);
+  const workers = sidekick.workers > 1 ? ` with ${sidekick.workers} worker isolates` : "";
+  output.info(`listening on '${shown}'${workers}`);
   output.start(sidekick);
 
   let stopping = false;

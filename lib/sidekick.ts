@@ -275,6 +275,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
         metrics,
         onError,
       });
+      plane.addServerNames(new Map(current.plan.serverNames));
       return [{
         addr: plane.addr,
         finished: plane.finished,
