@@ -1,9 +1,23 @@
 /**
- * Header rewriting for one proxied exchange (spec §6.2–6.3 and DECISIONS): hop-by-hop headers
- * removed in both directions, `X-Forwarded-*`/`X-Real-IP` added, compression left untouched.
- * Pure functions over `Headers`.
+ * Header rewriting for one proxied exchange: hop-by-hop headers removed in both directions,
+ * `X-Forwarded-*`/`X-Real-IP` added, compression left untouched.
+ *
+ * The proxy builds plain `[name, value]` lists in one pass over the incoming headers, and hands
+ * those to `fetch` and `Response`: copying a `Headers` object into another goes through the
+ * WebIDL sequence conversion of its iterator and costs several times more per request.
  * @module
  */
+
+/** Header fields as `[lower-case name, value]` pairs: a `Headers` object or a plain list. */
+export type HeaderList = Iterable<readonly [string, string]>;
+
+/** The value of `name` (lower case) in a list, `Headers` semantics for repeats: joined by ", ". */
+export function headerValue(headers: HeaderList, name: string): string | null {
+  if (headers instanceof Headers) return headers.get(name);
+  let value: string | null = null;
+  for (const [k, v] of headers) if (k === name) value = value === null ? v : `${value}, ${v}`;
+  return value;
+}
 
 /** Headers that describe one connection, never the message (RFC 9110 §7.6.1, plus `expect`). */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -51,29 +65,77 @@ export interface ForwardInfo {
   publicIp: string;
 }
 
-/**
- * The headers sent to the backend: the client's headers minus hop-by-hop ones, with the client's
- * `Host` kept, `X-Forwarded-Host`, `X-Real-IP` and `X-Forwarded-For` (client address appended
- * once) added, and `Accept-Encoding: identity` so bodies pass through byte-identical.
- */
-export function upstreamRequestHeaders(incoming: Headers, info: ForwardInfo): Headers {
-  const headers = stripHopByHop(new Headers(incoming));
-  const ip = isLoopback(info.remoteIp) ? info.publicIp : info.remoteIp;
-  headers.set("host", info.host);
-  headers.append("x-forwarded-host", info.host);
-  headers.append("x-real-ip", ip);
-  const xff = headers.get("x-forwarded-for");
-  headers.set("x-forwarded-for", xff ? `${xff}, ${ip}` : ip);
-  headers.set("accept-encoding", "identity");
-  return headers;
+/** Whether `name` is hop-by-hop, or listed in `named` (the `Connection` tokens, if any). */
+function isHop(name: string, named: readonly string[] | undefined): boolean {
+  return HOP_BY_HOP.has(name) || (named !== undefined && named.includes(name));
 }
 
-/** The headers sent to the client: the backend's minus hop-by-hop, plus `X-Proxy` and `Server`. */
+/**
+ * The headers sent to the backend, as a list: the client's headers minus hop-by-hop ones, with
+ * the client's `Host` kept, `X-Forwarded-Host`, `X-Real-IP` and `X-Forwarded-For` (client
+ * address appended once) added, and `Accept-Encoding: identity` so bodies pass through
+ * byte-identical. One pass over the incoming headers.
+ */
+export function upstreamHeaderList(incoming: Headers, info: ForwardInfo): [string, string][] {
+  const named = incoming.get("connection") === null ? undefined : connectionTokens(incoming);
+  const ip = isLoopback(info.remoteIp) ? info.publicIp : info.remoteIp;
+  const out: [string, string][] = [];
+  let forwardedHost = info.host;
+  let realIp = ip;
+  let xff = ip;
+  for (const [name, value] of incoming) {
+    switch (name) {
+      case "host":
+      case "accept-encoding":
+        continue;
+      case "x-forwarded-host":
+        forwardedHost = `${value}, ${info.host}`;
+        continue;
+      case "x-real-ip":
+        realIp = `${value}, ${ip}`;
+        continue;
+      case "x-forwarded-for":
+        xff = `${value}, ${ip}`;
+        continue;
+    }
+    if (!isHop(name, named)) out.push([name, value]);
+  }
+  out.push(
+    ["host", info.host],
+    ["x-forwarded-host", forwardedHost],
+    ["x-real-ip", realIp],
+    ["x-forwarded-for", xff],
+    ["accept-encoding", "identity"],
+  );
+  return out;
+}
+
+/** {@linkcode upstreamHeaderList} as a `Headers` object (the WebSocket handshake edits it). */
+export function upstreamRequestHeaders(incoming: Headers, info: ForwardInfo): Headers {
+  return new Headers(upstreamHeaderList(incoming, info));
+}
+
+/**
+ * The headers sent to the client, as a list: the backend's minus hop-by-hop, plus `X-Proxy` and
+ * `Server` (when the backend sent none). One pass over the upstream headers.
+ */
+export function downstreamHeaderList(upstream: Headers): [string, string][] {
+  const named = upstream.get("connection") === null ? undefined : connectionTokens(upstream);
+  const out: [string, string][] = [];
+  let server = false;
+  for (const [name, value] of upstream) {
+    if (name === "x-proxy" || isHop(name, named)) continue;
+    if (name === "server") server = true;
+    out.push([name, value]);
+  }
+  out.push(["x-proxy", "true"]);
+  if (!server) out.push(["server", "SideKick"]);
+  return out;
+}
+
+/** {@linkcode downstreamHeaderList} as a `Headers` object. */
 export function downstreamResponseHeaders(upstream: Headers): Headers {
-  const headers = stripHopByHop(new Headers(upstream));
-  headers.set("x-proxy", "true");
-  if (!headers.has("server")) headers.set("server", "SideKick");
-  return headers;
+  return new Headers(downstreamHeaderList(upstream));
 }
 
 /** This machine's first non-loopback address (IPv4 preferred), or `fallback` when none. */

@@ -127,7 +127,7 @@ export class HealthChecker {
     let status = 0;
     let error = "";
     let ttfbMs = 0;
-    let responseHeaders: Headers | null = null;
+    let responseHeaders: [string, string][] | null = null;
     try {
       const res = await this.#transport.fetch(backend.healthUrl, {
         method: "GET",
@@ -136,7 +136,7 @@ export class HealthChecker {
       });
       ttfbMs = performance.now() - t0;
       status = res.status;
-      responseHeaders = res.headers;
+      responseHeaders = [...res.headers];
       // Drain (bounded by the same timeout) so the pooled connection can be reused.
       await res.arrayBuffer();
     } catch (e) {

@@ -36,9 +36,18 @@ export class Pool {
     return [];
   }
 
-  /** The backend for the next request, or undefined when every backend is DOWN. */
+  /**
+   * The backend for the next request, or undefined when every backend is DOWN. The common case
+   * — the first site has UP backends — picks from the site itself, without building a list.
+   */
   pick(): Backend | undefined {
-    return this.#pick(this.activeSite(), this.#random);
+    for (const site of this.sites) {
+      let up = 0;
+      for (const b of site) if (b.up) up++;
+      if (up === site.length) return this.#pick(site, this.#random);
+      if (up > 0) return this.#pick(site.filter((b) => b.up), this.#random);
+    }
+    return undefined;
   }
 
   /** Whether any backend of any site is UP. */

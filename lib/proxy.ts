@@ -8,8 +8,9 @@
 import type { Backend } from "./backend.ts";
 import { badGateway } from "./error_document.ts";
 import { classifyFetchError, CLIENT_GONE } from "./fetch_errors.ts";
-import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
-import type { ExchangeRecord, RecordListener } from "./record.ts";
+import { downstreamHeaderList, upstreamHeaderList } from "./headers.ts";
+import type { RecordListener } from "./record.ts";
+import { downstreamBody } from "./small_body.ts";
 import type { Transport } from "./transport.ts";
 import { BODYLESS_METHODS, NULL_BODY_STATUS } from "./http.ts";
 
@@ -37,13 +38,22 @@ export interface Target {
   host: string;
 }
 
-function contentLength(headers: Headers | null): number {
-  const v = headers?.get("content-length");
-  const n = v ? Number(v) : 0;
-  return Number.isFinite(n) && n > 0 ? n : 0;
+/** The declared body length of a header list (0 when absent or not a plain number). */
+function contentLength(headers: readonly (readonly [string, string])[] | null): number {
+  if (headers === null) return 0;
+  for (const [name, value] of headers) {
+    if (name === "content-length") {
+      const n = Number(value);
+      return Number.isFinite(n) && n > 0 ? n : 0;
+    }
+  }
+  return 0;
 }
 
-/** Proxies `req` to `backend` and returns the response to send to the client. */
+/**
+ * Proxies `req` to `backend` and returns the response to send to the client. Per request: one
+ * pass over the request headers, one `fetch`, one pass over the response headers, one record.
+ */
 export async function forward(
   req: Request,
   info: Deno.ServeHandlerInfo<Deno.NetAddr>,
@@ -55,34 +65,35 @@ export async function forward(
   const t0 = performance.now();
   const remoteIp = info.remoteAddr.hostname;
   // Built first: nothing that can throw stands between begin() and the completion hook below.
-  const requestHeaders = upstreamRequestHeaders(req.headers, {
+  const requestHeaders = upstreamHeaderList(req.headers, {
     host: target.host,
     remoteIp,
     publicIp: ctx.publicIp,
   });
+  const method = req.method;
   const controller = new AbortController();
   let clientGone = false;
   const onClientAbort = () => {
     clientGone = true;
     controller.abort(CLIENT_GONE);
   };
-  req.signal.addEventListener("abort", onClientAbort, { once: true });
+  const signal = req.signal;
+  signal.addEventListener("abort", onClientAbort, { once: true });
   ctx.inflight?.add(controller);
   backend.begin();
   let status = 502;
   let ttfbMs = 0;
   let error = "";
-  let responseHeaders: Headers | null = null;
+  let responseHeaders: [string, string][] | null = null;
   const finish = (completed: boolean) => {
-    req.signal.removeEventListener("abort", onClientAbort);
+    signal.removeEventListener("abort", onClientAbort);
     ctx.inflight?.delete(controller);
     backend.end();
-    if (!ctx.onRecord) return;
-    const record: ExchangeRecord = {
+    ctx.onRecord?.({
       kind: "request",
       endpoint: backend.endpoint,
       site: backend.site,
-      method: req.method,
+      method,
       path: target.path,
       rawQuery: target.rawQuery,
       status,
@@ -96,8 +107,7 @@ export async function forward(
       responseBodyBytes: contentLength(responseHeaders),
       error,
       completed,
-    };
-    ctx.onRecord(record);
+    });
   };
   info.completed.then(() => finish(true), () => finish(false));
 
@@ -105,10 +115,10 @@ export async function forward(
   let upstream: Response;
   try {
     upstream = await ctx.transport.fetch(url, {
-      method: req.method,
+      method,
       headers: requestHeaders,
-      // Passed unwrapped so a fixed-length upload keeps its Content-Length (deno-notes C.2).
-      body: BODYLESS_METHODS.has(req.method) ? null : req.body,
+      // Passed unwrapped so a fixed-length upload keeps its Content-Length.
+      body: BODYLESS_METHODS.has(method) ? null : req.body,
       redirect: "manual",
       signal: controller.signal,
     });
@@ -117,13 +127,14 @@ export async function forward(
     error = failure.message;
     if (failure.marksDown && backend.markDown(failure.message)) ctx.onEject?.(backend);
     const res = badGateway(failure.message, target.path);
-    responseHeaders = res.headers;
+    responseHeaders = [...res.headers];
     return res;
   }
   ttfbMs = performance.now() - t0;
   status = upstream.status;
-  responseHeaders = downstreamResponseHeaders(upstream.headers);
-  const body = NULL_BODY_STATUS.has(status) ? null : upstream.body;
-  if (body === null) await upstream.body?.cancel();
+  responseHeaders = downstreamHeaderList(upstream.headers);
+  let body: BodyInit | null = null;
+  if (NULL_BODY_STATUS.has(status)) await upstream.body?.cancel();
+  else body = await downstreamBody(upstream, method);
   return new Response(body, { status, statusText: upstream.statusText, headers: responseHeaders });
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { HeaderList } from "./headers.ts";
+
 /** One finished exchange with a backend. */
 export interface ExchangeRecord {
   /** `request` for proxied traffic, `health` for an active check. */
@@ -30,9 +32,9 @@ export interface ExchangeRecord {
   /** The client's address (remote IP); empty for health checks. */
   client: string;
   /** The headers sent to the backend (null for health checks). */
-  requestHeaders: Headers | null;
+  requestHeaders: HeaderList | null;
   /** The headers sent to the client (null if none). */
-  responseHeaders: Headers | null;
+  responseHeaders: HeaderList | null;
   /** Request body bytes when known (`Content-Length`), else 0. */
   requestBodyBytes: number;
   /** Response body bytes when known (`Content-Length`), else 0. */

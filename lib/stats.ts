@@ -17,6 +17,7 @@
 import { statusText } from "./format.ts";
 import type { ExchangeRecord } from "./record.ts";
 import { BODYLESS_METHODS } from "./http.ts";
+import { headerValue } from "./headers.ts";
 
 /** Upper bounds (seconds) of the request duration histogram: Prometheus' default buckets. */
 export const DURATION_BUCKETS: readonly number[] = [
@@ -82,7 +83,7 @@ export function exchangeSizes(r: ExchangeRecord): ExchangeSizes {
   const req = r.requestHeaders;
   if (req) {
     for (const [name, value] of req) rx += name.length + value.length;
-    if (!req.has("content-length")) {
+    if (headerValue(req, "content-length") === null) {
       rx += BODYLESS_METHODS.has(r.method)
         ? "content-length".length + 1 // "0"
         : "transfer-encoding".length + "chunked".length;

@@ -33,6 +33,7 @@ import {
   statusText,
 } from "./format.ts";
 import type { ExchangeRecord } from "./record.ts";
+import { headerValue } from "./headers.ts";
 import { exchangeSizes } from "./stats.ts";
 
 /** How lines are written. */
@@ -137,11 +138,11 @@ export function traceClient(r: ExchangeRecord): string {
   const h = r.requestHeaders;
   if (h) {
     for (const name of ["x-forwarded-for", "x-real-ip"]) {
-      const v = h.get(name);
+      const v = headerValue(h, name);
       const comma = v ? v.indexOf(",") : -1;
       if (v && comma >= 0) return v.slice(0, comma).trim();
     }
-    const fwd = h.get("forwarded");
+    const fwd = headerValue(h, "forwarded");
     if (fwd) {
       const m = /(?:^|[;,\s])for=("?)([^";,]+)\1/i.exec(fwd);
       if (m) return m[2].trim();

@@ -131,8 +131,16 @@ export function createTransport(options: TransportOptions = {}): BackendTranspor
   /** Per hostname:port, the address that last connected (tried first next time). */
   const preferred = new Map<string, string>();
 
+  /**
+   * Origins whose requests take the plain `fetch` path, decided once per origin: the decision
+   * depends only on the origin, and parsing a URL per request is a cost of the hot path.
+   */
+  const plainOrigins = new Set<string>();
+
   /** Routes one request (see the module documentation); `redirects`: hops already followed. */
   function dispatch(url: string, init: RequestInit, redirects: number): Promise<Response> {
+    const origin = url.slice(0, url.indexOf("/", url.indexOf("//") + 2) >>> 0);
+    if (plainOrigins.has(origin)) return fetch(url, { ...init, client });
     const u = new URL(url);
     const named = !isIpHost(u.hostname);
     const pin = dns !== undefined && named && !envProxyApplies(u, env);
@@ -144,6 +152,7 @@ export function createTransport(options: TransportOptions = {}): BackendTranspor
     } else if (pin) {
       return pinnedFetch(u, url, init, redirects);
     }
+    if (u.origin === origin) plainOrigins.add(origin);
     return fetch(url, { ...init, client });
   }
 
@@ -151,6 +160,7 @@ export function createTransport(options: TransportOptions = {}): BackendTranspor
     fetch: (url, init) => dispatch(url, init, 0),
     addServerNames(names) {
       for (const [host, name] of names) serverNames.set(host, name);
+      if (names.size > 0) plainOrigins.clear(); // an origin may now need the Node path
     },
     close() {
       client.close();
