@@ -59,6 +59,12 @@ export interface ByteSink {
 /** The default bound of a {@linkcode LineWriter}: 1 MiB of pending text. */
 export const DEFAULT_BUFFER_BYTES = 1 << 20;
 
+/** How long a line may wait for others to share its write, ms. */
+const BATCH_MS = 5;
+
+/** Pending text that is written at once, without waiting for more. */
+const BATCH_BYTES = 64 * 1024;
+
 /**
  * A bounded, asynchronous line writer. {@linkcode LineWriter.write} never waits: it queues the
  * line and a single pump writes queued lines in batches. When the queue already holds
@@ -75,6 +81,7 @@ export class LineWriter {
   #dropped = 0;
   #broken = false;
   #pump: Promise<void> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   /** A writer over `sink` holding at most `limitBytes` (UTF-16 units, roughly bytes) pending. */
   constructor(sink: ByteSink, limitBytes: number = DEFAULT_BUFFER_BYTES) {
@@ -101,8 +108,18 @@ export class LineWriter {
     }
     this.#queue.push(line);
     this.#queued += size;
-    this.#pump ??= this.#run();
+    if (this.#pump) return true;
+    // Lines that arrive within a few ms leave in one write: a write per line would cost the
+    // proxy a system call (and a thread hop) per request.
+    if (this.#queued >= BATCH_BYTES) this.#startPump();
+    else this.#timer ??= setTimeout(() => this.#startPump(), BATCH_MS);
     return true;
+  }
+
+  #startPump(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pump ??= this.#run();
   }
 
   async #run(): Promise<void> {
@@ -129,6 +146,7 @@ export class LineWriter {
 
   /** Resolves once everything queued is written, or after `timeoutMs`, whichever is first. */
   async flush(timeoutMs = 2_000): Promise<void> {
+    if (this.#timer !== undefined) this.#startPump();
     const deadline = Date.now() + timeoutMs;
     while (this.#pump && Date.now() < deadline) {
       let timer: ReturnType<typeof setTimeout> | undefined;

@@ -85,7 +85,14 @@ export function startDataPlane(
     pool: hooks.pool,
     certificatePem: () => settings.certificatePem,
     metrics: hooks.metrics,
-    proxy: { transport, publicIp, onRecord: hooks.onRecord, onEject: hooks.onEject, inflight },
+    proxy: {
+      transport,
+      publicIp,
+      onRecord: hooks.onRecord,
+      onEject: hooks.onEject,
+      inflight,
+      smallBodies: settings.tls !== undefined,
+    },
     websocket: (req, info, target) => {
       const backend = hooks.pool().pick();
       if (!backend) return badGateway(ALL_OFFLINE, target.path);

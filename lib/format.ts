@@ -143,7 +143,13 @@ function splitMs(ms: number): [number, number] {
 
 /** UTC wall-clock time as Go's `15:04:05.000` layout (milliseconds truncated): `03:06:25.805`. */
 export function formatClock(ms: number): string {
-  return new Date(Math.floor(ms)).toISOString().slice(11, 23);
+  // Arithmetic rather than a Date per trace line: UTC has no leap seconds in epoch ms.
+  const t = ((Math.floor(ms) % 86_400_000) + 86_400_000) % 86_400_000;
+  const two = (n: number) => (n < 10 ? "0" : "") + n;
+  const milli = t % 1000;
+  return `${two(Math.floor(t / 3_600_000))}:${two(Math.floor(t / 60_000) % 60)}:${
+    two(Math.floor(t / 1000) % 60)
+  }.${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}`;
 }
 
 /**

@@ -26,6 +26,11 @@ export interface ProxyContext {
   onEject?: (backend: Backend) => void;
   /** Holds the controller of every exchange in flight, so a forced stop can abort them. */
   inflight?: Set<AbortController>;
+  /**
+   * Hand tiny response bodies to the server as bytes (see `small_body.ts`): needed over TLS,
+   * where the runtime leaves Nagle's algorithm on; over plain TCP streaming costs less.
+   */
+  smallBodies?: boolean;
 }
 
 /** The parts of the request target that are forwarded byte-for-byte. */
@@ -135,6 +140,6 @@ export async function forward(
   responseHeaders = downstreamHeaderList(upstream.headers);
   let body: BodyInit | null = null;
   if (NULL_BODY_STATUS.has(status)) await upstream.body?.cancel();
-  else body = await downstreamBody(upstream, method);
+  else body = ctx.smallBodies ? await downstreamBody(upstream, method) : upstream.body;
   return new Response(body, { status, statusText: upstream.statusText, headers: responseHeaders });
 }

@@ -43,6 +43,8 @@ export interface ExchangeRecord {
   error: string;
   /** Whether the response was delivered in full (false: client went away or stream failed). */
   completed: boolean;
+  /** rx/tx as counted by `exchangeSizes`, memoised there (counters and traces both need them). */
+  sizes?: { rx: number; tx: number };
 }
 
 /** Receives every finished exchange. */

@@ -78,6 +78,10 @@ export interface ExchangeSizes {
  * Health checks count 0 both ways, as in the Go sidekick.
  */
 export function exchangeSizes(r: ExchangeRecord): ExchangeSizes {
+  return r.sizes ??= countSizes(r);
+}
+
+function countSizes(r: ExchangeRecord): ExchangeSizes {
   if (r.kind === "health") return { rx: 0, tx: 0 };
   let rx = r.requestBodyBytes;
   const req = r.requestHeaders;

@@ -99,3 +99,11 @@ Deno.test("paint wraps in SGR codes only when on", () => {
   assert.equal(paint(false, "x", "\x1b[31m"), "x");
   assert.equal(paint(true, "x", "\x1b[31m"), "\x1b[31mx\x1b[0m");
 });
+
+Deno.test("formatClock: the same as the Date-based layout, any millisecond of any day", () => {
+  const samples = [0, 999, 1_000, 86_399_999, 86_400_000, 1_700_000_000_123.9, -1];
+  for (let i = 0; i < 200; i++) samples.push(Math.random() * 4e12);
+  for (const ms of samples) {
+    assert.equal(formatClock(ms), new Date(Math.floor(ms)).toISOString().slice(11, 23), String(ms));
+  }
+});
