@@ -34,7 +34,7 @@ export type CliOutcome =
   | { kind: "error"; message: string };
 
 /** How a flag's value is read. */
-type FlagKind = "string" | "bool" | "int" | "duration" | "status";
+type FlagKind = "string" | "bool" | "int" | "duration" | "status" | "size";
 
 /** One row of the flag table. */
 interface FlagSpec {
@@ -57,6 +57,8 @@ interface FlagSpec {
   readonly min?: number;
   /** Largest accepted value of an `int` flag. */
   readonly max?: number;
+  /** A `duration` flag that accepts zero (off). */
+  readonly zeroOk?: boolean;
 }
 
 const DURATION_EXPECTS = "a duration such as 500ms, 5s or 1m30s, or a number of seconds";
@@ -180,6 +182,54 @@ const FLAGS: readonly FlagSpec[] = [
       "specify the algorithm to select backend host when load balancing, supported values are 'least', 'random'",
     defaultText: JSON.stringify(DEFAULTS.hostBalance),
     expects: "'least' or 'random'",
+  },
+  {
+    name: "retries",
+    kind: "int",
+    usage: "retry a failed request on another backend this many times at most, when safe " +
+      "(0: never)",
+    defaultText: String(DEFAULTS.retries),
+    placeholder: "N",
+    expects: "a whole number of retries in 0..10",
+    min: 0,
+    max: 10,
+  },
+  {
+    name: "retry-buffer",
+    kind: "size",
+    usage: "keep request bodies up to this size so that they can be retried (0: retry only " +
+      "requests without a body)",
+    defaultText: "1MiB",
+    placeholder: "SIZE",
+    expects: "a size such as 1MiB, 512KiB or 65536 (bytes), at most 1GiB",
+  },
+  {
+    name: "health-rise",
+    kind: "int",
+    usage: "consecutive passing health checks before a DOWN backend takes traffic again",
+    defaultText: String(DEFAULTS.healthRise),
+    placeholder: "N",
+    expects: "a whole number of checks in 1..100",
+    min: 1,
+    max: 100,
+  },
+  {
+    name: "health-fall",
+    kind: "int",
+    usage: "consecutive failed health checks before an UP backend is taken out",
+    defaultText: String(DEFAULTS.healthFall),
+    placeholder: "N",
+    expects: "a whole number of checks in 1..100",
+    min: 1,
+    max: 100,
+  },
+  {
+    name: "slow-start",
+    kind: "duration",
+    zeroOk: true,
+    expects: DURATION_EXPECTS,
+    usage: "ramp a recovered backend's share of new requests up over this long (0s: off)",
+    defaultText: formatDuration(DEFAULTS.slowStartMs),
   },
   {
     name: "workers",
@@ -338,17 +388,29 @@ function applyFlag(draft: Draft, flag: FlagSpec, value: string | undefined): str
       }
       if (flag.name === "health-port") config.healthPort = n;
       else if (flag.name === "workers") config.workers = n;
+      else if (flag.name === "retries") config.retries = n;
+      else if (flag.name === "health-rise") config.healthRise = n;
+      else if (flag.name === "health-fall") config.healthFall = n;
       return undefined;
     }
     case "duration": {
       const parsed = parseDuration(value);
       if (!parsed.ok) return `${label}: ${parsed.error}`;
-      if (parsed.value <= 0) {
+      if (parsed.value < 0 || (parsed.value === 0 && !flag.zeroOk)) {
         return `${label}: must be greater than zero, got ${JSON.stringify(value)}`;
       }
       if (flag.name === "health-duration") config.healthDurationMs = parsed.value;
       else if (flag.name === "health-timeout") config.healthTimeoutMs = parsed.value;
+      else if (flag.name === "slow-start") config.slowStartMs = parsed.value;
       else config.dnsTtlMs = parsed.value;
+      return undefined;
+    }
+    case "size": {
+      const bytes = parseSize(value);
+      if (bytes === undefined || bytes > MAX_RETRY_BUFFER) {
+        return `${label}: invalid value ${JSON.stringify(value)}; expected ${flag.expects}`;
+      }
+      config.retryBufferBytes = bytes;
       return undefined;
     }
     case "status": {
@@ -508,6 +570,35 @@ function finish(draft: Draft): Config {
 /** Empty → `/`; a missing leading `/` is added. */
 function normaliseHealthPath(path: string): string {
   return path.startsWith("/") ? path : `/${path}`;
+}
+
+/** The largest `--retry-buffer`: a body held for a retry lives in memory. */
+const MAX_RETRY_BUFFER = 1 << 30;
+
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+};
+
+/**
+ * A byte size: a whole or decimal number with an optional unit — `B`, IEC `KiB`/`MiB`/`GiB`
+ * (and `K`/`M`/`G`, also powers of 1024), or SI `kB`/`MB`/`GB` (powers of 1000); case-insensitive.
+ * Undefined when malformed.
+ */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  if (!m) return undefined;
+  const unit = SIZE_UNITS[m[2].toLowerCase()];
+  return unit === undefined ? undefined : Math.floor(Number(m[1]) * unit);
 }
 
 /**

@@ -65,6 +65,16 @@ export interface Config {
   hostBalance: HostBalance;
   /** `--workers`: data-plane isolates; 0 means "the CPUs available, at most 4". */
   workers: number;
+  /** `--retries`: at most this many further attempts of a failed request, on other backends. */
+  retries: number;
+  /** `--retry-buffer`: request bodies up to this many bytes are kept for a retry. */
+  retryBufferBytes: number;
+  /** `--health-rise`: consecutive passing checks before a DOWN backend is UP again. */
+  healthRise: number;
+  /** `--health-fall`: consecutive failed checks before an UP backend is DOWN. */
+  healthFall: number;
+  /** `--slow-start`: a recovered backend's share ramps up over this long, ms (0: off). */
+  slowStartMs: number;
   /** `--tls-max` (hidden): only `1.3` is supported by the Deno TLS stack. */
   tlsMax: string;
   /** The SITE arguments, in priority order, unexpanded. */
@@ -100,6 +110,11 @@ export const DEFAULTS: Readonly<Omit<Config, "sites" | "statusCodes">> = Object.
   errors: false,
   hostBalance: "least",
   workers: 0,
+  retries: 2,
+  retryBufferBytes: 1 << 20,
+  healthRise: 1,
+  healthFall: 1,
+  slowStartMs: 0,
   tlsMax: "1.3",
 });
 

@@ -384,7 +384,7 @@ Deno.test("help text: sections, flags, defaults, aligned columns, examples", () 
   assert.ok(lines.includes("  ./sidekick - High-Performance sidecar load-balancer"));
   assert.ok(lines.includes("  ./sidekick [FLAGS] SITE1 [SITE2..]"));
   const flagLines = lines.slice(lines.indexOf("FLAGS:") + 1, lines.indexOf("SITE:") - 1);
-  assert.equal(flagLines.length, 29); // 27 visible flags + help + version
+  assert.equal(flagLines.length, 34); // 32 visible flags + help + version
   const columns = flagLines.map((line) => {
     const m = /^ {2}(.+?) {2,}(\S.*)$/.exec(line);
     assert.ok(m, line);
@@ -421,6 +421,11 @@ Deno.test("help text: sections, flags, defaults, aligned columns, examples", () 
     ["--errors, -e", /error/],
     ["--status-code value", /status code/],
     ["--host-balance value", /'least', 'random' \(default: "least"\)$/],
+    ["--retries N", /another backend.*\(default: 2\)$/],
+    ["--retry-buffer SIZE", /bodies.*\(default: 1MiB\)$/],
+    ["--health-rise N", /passing.*\(default: 1\)$/],
+    ["--health-fall N", /failed.*\(default: 1\)$/],
+    ["--slow-start value", /ramp.*\(default: 0s\)$/],
     ["--workers N", /isolates.*\(default: the CPUs available, at most 4\)$/],
     ["--help, -h", /show help/],
     ["--version, -v", /version/],
@@ -472,4 +477,47 @@ Deno.test("--workers: a whole number in 1..64; default 0 means the available CPU
     );
   }
   assert.match(fail("--workers", SITE), /^--workers: invalid value/);
+});
+
+Deno.test("resilience flags: --retries, --retry-buffer, --health-rise/--health-fall, --slow-start", () => {
+  const d = run(SITE);
+  assert.deepEqual(
+    [d.retries, d.retryBufferBytes, d.healthRise, d.healthFall, d.slowStartMs],
+    [2, 1 << 20, 1, 1, 0],
+  );
+  assert.equal(run("--retries", "0", SITE).retries, 0);
+  assert.equal(run("--retries=10", SITE).retries, 10);
+  assert.match(fail("--retries", "11", SITE), /^--retries: .* out of range; .*0\.\.10$/);
+  assert.match(fail("--retries", "-1", SITE), /^--retries: .* out of range/);
+  assert.match(fail("--retries", "x", SITE), /^--retries: invalid value "x"/);
+  const sizes: [string, number][] = [
+    ["0", 0],
+    ["65536", 65536],
+    ["64KiB", 65536],
+    ["64k", 65536],
+    ["1MiB", 1 << 20],
+    ["1mb", 1_000_000],
+    ["1.5MiB", 1.5 * (1 << 20)],
+    ["2 MiB", 2 << 20],
+    ["1GiB", 1 << 30],
+  ];
+  for (const [text, bytes] of sizes) {
+    assert.equal(run("--retry-buffer", text, SITE).retryBufferBytes, bytes, text);
+  }
+  for (const text of ["", "-1", "1TiB", "2GiB", "lots", "1.MiB", "0x10"]) {
+    assert.match(
+      fail("--retry-buffer", text, SITE),
+      /^--retry-buffer: invalid value .*; expected a size such as 1MiB/,
+      text,
+    );
+  }
+  assert.equal(run("--health-rise", "3", "--health-fall", "2", SITE).healthRise, 3);
+  assert.equal(run("--health-fall", "2", SITE).healthFall, 2);
+  for (const flag of ["--health-rise", "--health-fall"]) {
+    assert.match(fail(flag, "0", SITE), /out of range; expected .*1\.\.100$/, flag);
+  }
+  assert.equal(run("--slow-start", "30s", SITE).slowStartMs, 30_000);
+  assert.equal(run("--slow-start", "0", SITE).slowStartMs, 0);
+  assert.match(fail("--slow-start", "-5s", SITE), /^--slow-start: /);
+  assert.match(fail("--health-duration", "0", SITE), /must be greater than zero/);
 });
