@@ -3,6 +3,12 @@
  * `d`, then `d + random[0, d)` between checks; `GET <health URL>` bounded by the timeout for the
  * whole exchange; UP iff status 200. Checks never overlap for one backend and their bodies are
  * always consumed or cancelled. Optimistic mode checks only while a backend is DOWN.
+ *
+ * Hysteresis: a backend that was UP before needs `rise` passing checks in a row to take traffic
+ * again, and an UP backend is taken out after `fall` failed checks in a row. A backend that has
+ * never been UP under this checker (a new one, at start-up or after a reload) comes UP on its first
+ * passing check, so start-up stays as fast as without hysteresis. A passive ejection by the proxy
+ * is never delayed: it does not go through the checker.
  * @module
  */
 
@@ -27,6 +33,23 @@ export interface HealthOptions {
   onRecord?: RecordListener;
   /** Random source for the jitter. */
   random?: Random;
+  /**
+   * `--health-rise`: passing checks in a row before a backend that was UP before and went DOWN
+   * takes traffic again (default 1).
+   */
+  rise?: number;
+  /** `--health-fall`: failed checks in a row before an UP backend is taken out (default 1). */
+  fall?: number;
+}
+
+/** One backend's current run of check outcomes, as this checker saw them. */
+interface Streak {
+  /** Passing checks in a row while DOWN. */
+  passes: number;
+  /** Failed checks in a row while UP. */
+  failures: number;
+  /** Whether the backend was ever seen UP: only then does `rise` apply. */
+  wasUp: boolean;
 }
 
 /** Runs the check loops of one set of backends. */
@@ -38,6 +61,11 @@ export class HealthChecker {
   readonly #running = new Set<Backend>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly #controllers = new Set<AbortController>();
+  // Streaks are the checker's own: the UP flag lives in memory shared with the data planes, which
+  // may flip it DOWN at any time, so every decision reads `backend.up` afresh.
+  readonly #streaks = new Map<Backend, Streak>();
+  readonly #rise: number;
+  readonly #fall: number;
   #stopped = false;
   #firstRound: Promise<void> | undefined;
 
@@ -47,6 +75,8 @@ export class HealthChecker {
     this.#transport = transport;
     this.#options = options;
     this.#random = options.random ?? Math.random;
+    this.#rise = Math.max(1, Math.floor(options.rise ?? 1));
+    this.#fall = Math.max(1, Math.floor(options.fall ?? 1));
   }
 
   /** Starts every loop with an immediate check; resolves when each backend was checked once. */
@@ -148,8 +178,7 @@ export class HealthChecker {
       this.#controllers.delete(controller);
     }
     if (this.#stopped) return;
-    if (status === 200) backend.markUp();
-    else backend.markDown(error || `response status ${status}`);
+    this.#apply(backend, status === 200, error || `response status ${status}`);
     if (this.#options.onRecord) {
       const url = new URL(backend.healthUrl);
       const record: ExchangeRecord = {
@@ -172,6 +201,41 @@ export class HealthChecker {
         completed: true,
       };
       this.#options.onRecord(record);
+    }
+  }
+
+  /** Counts one check's outcome into the backend's streak and changes its state when due. */
+  #apply(backend: Backend, passed: boolean, reason: string): void {
+    let streak = this.#streaks.get(backend);
+    if (!streak) {
+      streak = { passes: 0, failures: 0, wasUp: false };
+      this.#streaks.set(backend, streak);
+    }
+    // Read once: a data plane may eject the backend while this runs, and the streak must follow
+    // the state the decision was made on.
+    const up = backend.up;
+    if (up) {
+      streak.wasUp = true;
+      // Passes counted before a passive ejection must not shorten the next recovery.
+      streak.passes = 0;
+      if (passed) {
+        streak.failures = 0;
+      } else if (++streak.failures >= this.#fall) {
+        streak.failures = 0;
+        backend.markDown(reason);
+      }
+      return;
+    }
+    streak.failures = 0;
+    if (!passed) {
+      streak.passes = 0;
+      backend.markDown(reason); // already DOWN: keeps the latest reason, reports nothing
+      return;
+    }
+    if (!streak.wasUp || ++streak.passes >= this.#rise) {
+      streak.passes = 0;
+      streak.wasUp = true;
+      backend.markUp();
     }
   }
 }

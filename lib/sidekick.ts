@@ -230,6 +230,8 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       intervalMs: config.healthDurationMs,
       timeoutMs: config.healthTimeoutMs,
       optimistic: config.healthOptimistic,
+      rise: config.healthRise,
+      fall: config.healthFall,
       onRecord,
       random,
     });

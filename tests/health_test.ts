@@ -156,3 +156,150 @@ Deno.test("checks never overlap for one backend, even when slower than the inter
   checker.stop();
   assert.equal(fake.maxActive(), 1);
 });
+
+/** A checker of one backend whose checks answer `status()`; counts the transitions it reports. */
+function hysteresis(rise: number, fall: number, optimistic = false) {
+  let status = 200;
+  const { transport } = fakeTransport(() => Promise.resolve(new Response("", { status })));
+  const transitions: string[] = [];
+  const b = new Backend("http://b:1", 1, "http://b:1/health", (t) => transitions.push(t.state));
+  const records: ExchangeRecord[] = [];
+  const checker = new HealthChecker([b], transport, {
+    intervalMs: 1000,
+    timeoutMs: 1000,
+    optimistic,
+    rise,
+    fall,
+    onRecord: (r) => records.push(r),
+  });
+  /** Runs one check answering `s` and returns whether the backend is UP afterwards. */
+  const check = async (s: number) => {
+    status = s;
+    await checker.check(b);
+    return b.up;
+  };
+  return { b, checker, check, transitions, records };
+}
+
+Deno.test("rise 3: the first passing check of a new backend brings it UP at once", async () => {
+  const { checker, check, transitions } = hysteresis(3, 1);
+  assert.equal(await check(200), true);
+  assert.deepEqual(transitions, ["up"]);
+  checker.stop();
+});
+
+Deno.test("rise 3: a new backend failing at first still comes UP on its first pass", async () => {
+  const { checker, check } = hysteresis(3, 1);
+  assert.equal(await check(503), false);
+  assert.equal(await check(503), false);
+  assert.equal(await check(200), true, "never UP before: no rise count");
+  checker.stop();
+});
+
+Deno.test("rise 3: a recovered backend is UP after three passes in a row; a failure restarts", async () => {
+  const { b, checker, check, transitions, records } = hysteresis(3, 1);
+  assert.equal(await check(200), true);
+  assert.equal(await check(503), false, "fall 1: out at once");
+  assert.equal(b.lastError, "response status 503");
+  assert.equal(await check(200), false, "one pass");
+  assert.equal(await check(200), false, "two passes");
+  assert.equal(await check(503), false, "a failure restarts the count");
+  assert.equal(await check(200), false, "one pass");
+  assert.equal(await check(200), false, "two passes");
+  assert.equal(await check(200), true, "three passes in a row");
+  assert.equal(await check(200), true);
+  assert.deepEqual(transitions, ["up", "down", "up"], "only real transitions are reported");
+  assert.deepEqual(
+    records.map((r) => r.status),
+    [200, 503, 200, 200, 503, 200, 200, 200, 200],
+    "every check still produces its record",
+  );
+  checker.stop();
+});
+
+Deno.test("fall 2: one failed check keeps a backend UP, two in a row take it out", async () => {
+  const { b, checker, check, transitions } = hysteresis(1, 2);
+  assert.equal(await check(200), true);
+  assert.equal(await check(503), true, "one failure: still UP");
+  assert.equal(await check(200), true, "a pass resets the fall count");
+  assert.equal(await check(503), true, "one failure again: still UP");
+  assert.equal(await check(503), false, "two in a row: DOWN");
+  assert.equal(b.lastError, "response status 503");
+  assert.equal(await check(200), true, "rise 1: back on the first pass");
+  assert.deepEqual(transitions, ["up", "down", "up"]);
+  checker.stop();
+});
+
+Deno.test("fall 2, rise 2: a transport error counts as a failed check", async () => {
+  let fail = false;
+  const { transport } = fakeTransport(() =>
+    fail
+      ? Promise.reject(new TypeError("fetch failed", { cause: new Error("Connection refused") }))
+      : Promise.resolve(new Response("ok"))
+  );
+  const b = backend();
+  const checker = new HealthChecker([b], transport, {
+    intervalMs: 1000,
+    timeoutMs: 1000,
+    optimistic: false,
+    rise: 2,
+    fall: 2,
+  });
+  await checker.check(b);
+  fail = true;
+  await checker.check(b);
+  assert.equal(b.up, true);
+  await checker.check(b);
+  assert.equal(b.up, false);
+  assert.match(b.lastError, /Connection refused/);
+  fail = false;
+  await checker.check(b);
+  assert.equal(b.up, false);
+  await checker.check(b);
+  assert.equal(b.up, true);
+  checker.stop();
+});
+
+Deno.test("fall 3: a passive ejection is immediate, and recovery still needs rise passes", async () => {
+  const { b, checker, check, transitions } = hysteresis(2, 3);
+  assert.equal(await check(200), true);
+  assert.equal(await check(503), true, "one failed check: still UP");
+  assert.equal(b.markDown("connection reset"), true);
+  assert.equal(b.up, false, "the proxy's ejection does not wait for the fall count");
+  assert.equal(await check(200), false, "one pass");
+  assert.equal(await check(200), true, "two passes");
+  assert.equal(await check(503), true, "the fall count started over after the recovery");
+  assert.deepEqual(transitions, ["up", "down", "up"]);
+  checker.stop();
+});
+
+Deno.test("rise 2: passes seen while UP do not count towards a later recovery", async () => {
+  const { b, checker, check } = hysteresis(2, 1);
+  assert.equal(await check(200), true);
+  assert.equal(await check(200), true);
+  b.markDown("connection reset");
+  assert.equal(await check(200), false, "the first pass after the ejection");
+  assert.equal(await check(200), true);
+  checker.stop();
+});
+
+Deno.test("optimistic with rise 3: the loop keeps checking until the third pass", async () => {
+  const { transport, starts } = fakeTransport(() => Promise.resolve(new Response("")));
+  const b = backend();
+  const checker = new HealthChecker([b], transport, {
+    intervalMs: 10,
+    timeoutMs: 1000,
+    optimistic: true,
+    rise: 3,
+  });
+  await checker.start();
+  assert.equal(b.up, true, "first pass of a new backend");
+  assert.equal(starts.length, 1);
+  b.markDown("connection reset");
+  checker.backendDown(b);
+  await waitFor(() => b.up, "recovered");
+  assert.equal(starts.length, 4, "three checks after the ejection, the loop stopped at the third");
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(starts.length, 4, "no checks once UP again");
+  checker.stop();
+});
