@@ -19,6 +19,7 @@ import { createRouter } from "./server.ts";
 import { type KeyPair, serveTls, type TlsServer } from "./tls.ts";
 import { type BackendTls, createTransport, httpClientTlsOptions } from "./transport.ts";
 import { proxyWebSocket } from "./websocket.ts";
+import { ReplayMemory, RetryBudget } from "./retry.ts";
 
 /** Where and how one data plane listens and connects. */
 export interface DataPlaneSettings {
@@ -38,7 +39,17 @@ export interface DataPlaneSettings {
   dns: DnsCache;
   /** This machine's non-loopback IP, for `X-Forwarded-For` of loopback clients. */
   publicIp: string;
+  /** `--retries`: further attempts of a failed request on other backends. */
+  retries: number;
+  /** `--retry-buffer`: request bodies up to this size are kept for a retry. */
+  retryBufferBytes: number;
 }
+
+/**
+ * How many request bodies of the largest retryable size one data plane keeps at once; past
+ * that, bodies stream (and are not retried) rather than hold more memory.
+ */
+export const REPLAY_BODIES = 32;
 
 /** How a data plane reads the pool and reports back. */
 export interface DataPlaneHooks {
@@ -92,6 +103,15 @@ export function startDataPlane(
       onEject: hooks.onEject,
       inflight,
       smallBodies: settings.tls !== undefined,
+      retry: settings.retries > 0
+        ? {
+          retries: settings.retries,
+          bufferBytes: settings.retryBufferBytes,
+          memory: new ReplayMemory(settings.retryBufferBytes * REPLAY_BODIES),
+          budget: new RetryBudget(),
+          pick: (tried) => hooks.pool().pickExcept(tried),
+        }
+        : undefined,
     },
     websocket: (req, info, target) => {
       const backend = hooks.pool().pick();

@@ -111,6 +111,8 @@ function start(init: WorkerInit): void {
     backendTls: init.backendTls,
     dns,
     publicIp: init.publicIp,
+    retries: init.retries,
+    retryBufferBytes: init.retryBufferBytes,
   }, {
     pool: () => pool,
     onRecord,

@@ -174,7 +174,7 @@ export function classifyFetchError(e: unknown, clientGone = false): Failure {
           kind,
           message: `${phrase}: ${message}`,
           marksDown: true,
-          beforeSend: false,
+          beforeSend: true,
           tls: problem,
         };
       }
@@ -184,7 +184,9 @@ export function classifyFetchError(e: unknown, clientGone = false): Failure {
         // "closed" is Go's EOF family: usually a stale pooled connection, not a dead backend
         // (a dead one refuses the next connect and is ejected then) — spec §4.3.
         marksDown: kind !== "client" && kind !== "closed",
-        beforeSend: kind === "refused" || kind === "dns",
+        // A TLS failure towards a backend is a handshake failure; "(Connect)" is hyper's mark of
+        // a failure while connecting (a connect timeout too): no request byte left either way.
+        beforeSend: kind === "refused" || kind === "dns" || /client error \(Connect\)/.test(text),
       };
     }
   }

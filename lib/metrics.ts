@@ -10,6 +10,8 @@
  * - `sidekick_health_checks_total{endpoint,result="success|failure"}`;
  * - `sidekick_health_error_counts{endpoint}`: failed health checks (the Go name, kept for
  *   compatibility; typed `untyped` because a counter's name must end in `_total`);
+ * - `sidekick_retries_total{endpoint,reason="connect|closed"}`: failed attempts retried elsewhere;
+ * - `sidekick_retry_budget_exhausted_total{endpoint}`: failed attempts not retried, budget spent;
  * - `sidekick_backend_up{endpoint,site}`, `sidekick_requests_in_flight{endpoint}` gauges;
  * - `sidekick_request_duration_seconds{endpoint}` histogram;
  * - `sidekick_trace_lines_dropped_total`: trace lines dropped because stdout was too slow;
@@ -195,6 +197,26 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
       f.lines.push(sample(name, [["endpoint", e], ["result", "success"]], s.healthSuccesses));
     }
   }
+  {
+    const name = "sidekick_retries_total";
+    const f = family(
+      name,
+      "counter",
+      "Failed attempts retried on another backend, by the endpoint that failed and why " +
+        "(connect: nothing was sent; closed: the connection closed before a response)",
+    );
+    for (const e of endpoints) {
+      const s = statsOf(e);
+      f.lines.push(sample(name, [["endpoint", e], ["reason", "closed"]], s.retriesClosed));
+      f.lines.push(sample(name, [["endpoint", e], ["reason", "connect"]], s.retriesConnect));
+    }
+  }
+  perEndpoint(
+    "sidekick_retry_budget_exhausted_total",
+    "counter",
+    "Failed attempts that could have been retried but were not: the retry budget was spent",
+    (s) => s.retryBudgetExhausted,
+  );
   {
     const name = "sidekick_backend_up";
     const f = family(name, "gauge", "Whether the backend is UP (1) or DOWN (0)");

@@ -50,6 +50,18 @@ export class Pool {
     return undefined;
   }
 
+  /**
+   * The backend for another attempt of a request that already tried `tried`: the best other UP
+   * backend by the policy, in the first site that has one, then the next sites in order.
+   */
+  pickExcept(tried: readonly Backend[]): Backend | undefined {
+    for (const site of this.sites) {
+      const candidates = site.filter((b) => b.up && !tried.includes(b));
+      if (candidates.length > 0) return this.#pick(candidates, this.#random);
+    }
+    return undefined;
+  }
+
   /** Whether any backend of any site is UP. */
   online(): boolean {
     return this.sites.some((site) => site.some((b) => b.up));

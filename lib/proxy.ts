@@ -11,6 +11,8 @@ import { classifyFetchError, CLIENT_GONE } from "./fetch_errors.ts";
 import { downstreamHeaderList, upstreamHeaderList } from "./headers.ts";
 import type { RecordListener } from "./record.ts";
 import { downstreamBody } from "./small_body.ts";
+import { type ReplayMemory, type RetryBudget, retryReason } from "./retry.ts";
+import type { FailedAttempt } from "./record.ts";
 import type { Transport } from "./transport.ts";
 import { BODYLESS_METHODS, NULL_BODY_STATUS } from "./http.ts";
 
@@ -31,6 +33,22 @@ export interface ProxyContext {
    * where the runtime leaves Nagle's algorithm on; over plain TCP streaming costs less.
    */
   smallBodies?: boolean;
+  /** Retries after a failed attempt (`--retries`, 0 or absent: none) and what they need. */
+  retry?: RetryContext;
+}
+
+/** What retrying on another backend needs. */
+export interface RetryContext {
+  /** Further attempts allowed per request. */
+  retries: number;
+  /** Request bodies up to this size are kept so that they can be sent again. */
+  bufferBytes: number;
+  /** Bounds the bytes kept by all requests at once. */
+  memory: ReplayMemory;
+  /** Keeps retries to a share of recent requests. */
+  budget: RetryBudget;
+  /** The backend for the next attempt, avoiding those already tried. */
+  pick(tried: readonly Backend[]): Backend | undefined;
 }
 
 /** The parts of the request target that are forwarded byte-for-byte. */
@@ -55,9 +73,17 @@ function contentLength(headers: readonly (readonly [string, string])[] | null): 
   return 0;
 }
 
+/** The `Content-Length` of a request as a number, or undefined when absent or malformed. */
+function declaredLength(headers: Headers): number | undefined {
+  const value = headers.get("content-length");
+  return value !== null && /^\d{1,15}$/.test(value) ? Number(value) : undefined;
+}
+
 /**
  * Proxies `req` to `backend` and returns the response to send to the client. Per request: one
  * pass over the request headers, one `fetch`, one pass over the response headers, one record.
+ * A failed attempt goes to another backend when `ctx.retry` allows it (see `retry.ts`); its body
+ * is then one kept in memory, never a stream that a backend may have consumed.
  */
 export async function forward(
   req: Request,
@@ -76,6 +102,8 @@ export async function forward(
     publicIp: ctx.publicIp,
   });
   const method = req.method;
+  const retry = ctx.retry;
+  retry?.budget.request(start);
   const controller = new AbortController();
   let clientGone = false;
   const onClientAbort = () => {
@@ -90,10 +118,16 @@ export async function forward(
   let ttfbMs = 0;
   let error = "";
   let responseHeaders: [string, string][] | null = null;
+  let retried: FailedAttempt[] | undefined;
+  let tried: Backend[] | undefined;
+  let retryDenied = false;
+  let clientFault = false;
+  let kept = 0; // bytes reserved in the replay memory
   const finish = (completed: boolean) => {
     signal.removeEventListener("abort", onClientAbort);
     ctx.inflight?.delete(controller);
     backend.end();
+    if (kept > 0) retry!.memory.release(kept);
     ctx.onRecord?.({
       kind: "request",
       endpoint: backend.endpoint,
@@ -112,34 +146,99 @@ export async function forward(
       responseBodyBytes: contentLength(responseHeaders),
       error,
       completed,
+      retried,
+      retryDenied,
+      clientFault,
     });
   };
   info.completed.then(() => finish(true), () => finish(false));
 
-  const url = backend.origin + target.path + (target.rawQuery ? "?" + target.rawQuery : "");
+  // The body: kept whole when a retry may need to send it again and it is small enough, else
+  // passed through unwrapped so that a fixed-length upload keeps its Content-Length.
+  let body: BodyInit | null = null;
+  let replayable = true;
+  if (!BODYLESS_METHODS.has(method) && req.body !== null) {
+    const length = retry && retry.retries > 0 ? declaredLength(req.headers) : undefined;
+    if (length !== undefined && length <= retry!.bufferBytes && retry!.memory.reserve(length)) {
+      kept = length;
+      try {
+        body = await req.bytes();
+      } catch {
+        // The client sent less than its Content-Length (or left): its fault, no backend's.
+        clientFault = true;
+        error = clientGone ? CLIENT_GONE : "request body shorter than its Content-Length";
+        status = 400;
+        const res = clientError(error);
+        responseHeaders = [...res.headers];
+        return res;
+      }
+    } else {
+      body = req.body;
+      replayable = false;
+    }
+  }
+
+  const pathAndQuery = target.path + (target.rawQuery ? "?" + target.rawQuery : "");
   let upstream: Response;
-  try {
-    upstream = await ctx.transport.fetch(url, {
-      method,
-      headers: requestHeaders,
-      // Passed unwrapped so a fixed-length upload keeps its Content-Length.
-      body: BODYLESS_METHODS.has(method) ? null : req.body,
-      redirect: "manual",
-      signal: controller.signal,
-    });
-  } catch (e) {
-    const failure = classifyFetchError(e, clientGone);
-    error = failure.message;
-    if (failure.marksDown && backend.markDown(failure.message)) ctx.onEject?.(backend);
-    const res = badGateway(failure.message, target.path);
-    responseHeaders = [...res.headers];
-    return res;
+  for (;;) {
+    try {
+      upstream = await ctx.transport.fetch(backend.origin + pathAndQuery, {
+        method,
+        headers: requestHeaders,
+        body,
+        redirect: "manual",
+        signal: controller.signal,
+      });
+      break;
+    } catch (e) {
+      const failure = classifyFetchError(e, clientGone);
+      error = failure.message;
+      if (failure.marksDown && backend.markDown(failure.message)) ctx.onEject?.(backend);
+      if (failure.kind === "client" && !clientGone) {
+        // A streamed body that ended early: the client's fault, never the backend's.
+        clientFault = true;
+        status = 400;
+        const res = clientError("request body shorter than its Content-Length");
+        responseHeaders = [...res.headers];
+        return res;
+      }
+      const reason = retry && replayable && !clientGone && (retried?.length ?? 0) < retry.retries
+        ? retryReason(failure, method)
+        : undefined;
+      if (reason) (tried ??= []).push(backend);
+      const next = reason ? retry!.pick(tried!) : undefined;
+      if (next) {
+        if (retry!.budget.tryRetry(Date.now())) {
+          (retried ??= []).push({ endpoint: backend.endpoint, reason: reason!, error });
+          backend.end();
+          next.begin();
+          backend = next;
+          continue;
+        }
+        retryDenied = true;
+      }
+      const res = badGateway(failure.message, target.path);
+      responseHeaders = [...res.headers];
+      return res;
+    }
   }
   ttfbMs = performance.now() - t0;
   status = upstream.status;
   responseHeaders = downstreamHeaderList(upstream.headers);
-  let body: BodyInit | null = null;
+  let responseBody: BodyInit | null = null;
   if (NULL_BODY_STATUS.has(status)) await upstream.body?.cancel();
-  else body = ctx.smallBodies ? await downstreamBody(upstream, method) : upstream.body;
-  return new Response(body, { status, statusText: upstream.statusText, headers: responseHeaders });
+  else responseBody = ctx.smallBodies ? await downstreamBody(upstream, method) : upstream.body;
+  return new Response(responseBody, {
+    status,
+    statusText: upstream.statusText,
+    headers: responseHeaders,
+  });
+}
+
+/** The answer to a request the client itself broke (it may be gone and never read it). */
+function clientError(message: string): Response {
+  return new Response(message + "\n", {
+    status: 400,
+    headers: { "content-type": "text/plain; charset=utf-8", "server": "SideKick" },
+  });
 }

@@ -7,6 +7,19 @@
 
 import type { HeaderList } from "./headers.ts";
 
+export type { HeaderList };
+import type { RetryReason } from "./retry.ts";
+
+/** An attempt of a proxied request that failed and was retried on another backend. */
+export interface FailedAttempt {
+  /** The backend that failed. */
+  endpoint: string;
+  /** Why the request could go elsewhere. */
+  reason: RetryReason;
+  /** The transport error. */
+  error: string;
+}
+
 /** One finished exchange with a backend. */
 export interface ExchangeRecord {
   /** `request` for proxied traffic, `health` for an active check. */
@@ -43,6 +56,12 @@ export interface ExchangeRecord {
   error: string;
   /** Whether the response was delivered in full (false: client went away or stream failed). */
   completed: boolean;
+  /** Attempts that failed before `endpoint` answered, in order (absent: the first attempt). */
+  retried?: readonly FailedAttempt[];
+  /** A retry was allowed by the policy but refused because the retry budget was spent. */
+  retryDenied?: boolean;
+  /** The client caused the failure (a body shorter than its `Content-Length`): no backend blamed. */
+  clientFault?: boolean;
   /** rx/tx as counted by `exchangeSizes`, memoised there (counters and traces both need them). */
   sizes?: { rx: number; tx: number };
 }

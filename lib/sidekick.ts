@@ -270,6 +270,8 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
         backendTls: tls,
         dns,
         publicIp,
+        retries: config.retries,
+        retryBufferBytes: config.retryBufferBytes,
       }, {
         pool: () => current.pool,
         onRecord,
@@ -295,6 +297,8 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       dnsTtlMs: config.dnsTtlMs,
       publicIp,
       hostBalance: config.hostBalance,
+      retries: config.retries,
+      retryBufferBytes: config.retryBufferBytes,
       stats: stats.memory,
       generation: current.plan,
       trace: options.traceLines ? { filter: config, style: options.traceLines.style } : undefined,

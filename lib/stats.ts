@@ -15,7 +15,7 @@
  */
 
 import { statusText } from "./format.ts";
-import type { ExchangeRecord } from "./record.ts";
+import type { ExchangeRecord, FailedAttempt } from "./record.ts";
 import { BODYLESS_METHODS } from "./http.ts";
 import { headerValue } from "./headers.ts";
 
@@ -59,6 +59,12 @@ export class EndpointStats {
   healthSuccesses = 0;
   /** Health checks that failed: another status, a transport error or a timeout. */
   healthFailures = 0;
+  /** Attempts on this endpoint that failed before anything was sent, retried elsewhere. */
+  retriesConnect = 0;
+  /** Attempts on this endpoint whose connection closed before a response, retried elsewhere. */
+  retriesClosed = 0;
+  /** Failed attempts on this endpoint not retried because the retry budget was spent. */
+  retryBudgetExhausted = 0;
 }
 
 /** Lengths of `"Name: value"` pairs plus the body, as Go's sidekick counts rx and tx. */
@@ -121,7 +127,10 @@ const F_MAX = 5;
 const F_SUM = 6;
 const F_HEALTH_OK = 7;
 const F_HEALTH_FAIL = 8;
-const F_BUCKETS = 9;
+const F_RETRY_CONNECT = 9;
+const F_RETRY_CLOSED = 10;
+const F_RETRY_DENIED = 11;
+const F_BUCKETS = 12;
 const FIELDS = F_BUCKETS + DURATION_BUCKETS.length + 1;
 
 /** The most endpoints whose counters one sidekick holds at once (sites plus a reload's new ones). */
@@ -248,6 +257,9 @@ export class Stats {
       out.latencySumSeconds += c[at + F_SUM];
       out.healthSuccesses += c[at + F_HEALTH_OK];
       out.healthFailures += c[at + F_HEALTH_FAIL];
+      out.retriesConnect += c[at + F_RETRY_CONNECT];
+      out.retriesClosed += c[at + F_RETRY_CLOSED];
+      out.retryBudgetExhausted += c[at + F_RETRY_DENIED];
       for (let i = 0; i < out.latencyBuckets.length; i++) {
         out.latencyBuckets[i] += c[at + F_BUCKETS + i];
       }
@@ -285,7 +297,10 @@ export class Stats {
     const ms = r.latencyMs;
     if (c[at + F_REQUESTS]++ === 0 || ms < c[at + F_MIN]) c[at + F_MIN] = ms;
     if (ms > c[at + F_MAX]) c[at + F_MAX] = ms;
-    if (r.status >= 400) c[at + F_ERRORS]++;
+    // A request the client broke is no failure of the backend's.
+    if (r.status >= 400 && !r.clientFault) c[at + F_ERRORS]++;
+    if (r.retryDenied) c[at + F_RETRY_DENIED]++;
+    if (r.retried) this.#countRetries(r.retried);
     c[at + F_RX] += rx;
     c[at + F_TX] += tx;
     const seconds = ms / 1000;
@@ -293,6 +308,15 @@ export class Stats {
     let i = 0;
     while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]) i++;
     c[at + F_BUCKETS + i]++;
+  }
+
+  #countRetries(retried: readonly FailedAttempt[]): void {
+    for (const f of retried) {
+      const slot = this.slot(f.endpoint);
+      if (slot === undefined) continue;
+      const at = (slot * this.#memory.stripes + this.#stripe) * FIELDS;
+      this.#counters[at + (f.reason === "connect" ? F_RETRY_CONNECT : F_RETRY_CLOSED)]++;
+    }
   }
 
   /**

@@ -204,7 +204,24 @@ export function formatShortText(r: ExchangeRecord, colors: boolean): string {
     target(r)
   }` +
     ` ${client} ${pad(15 - byteLength(client))}  ${latency}${pad(12 - byteLength(latency))}` +
-    ` ↑ ${formatIBytes(rx)} ↓ ${formatIBytes(tx)}`;
+    ` ↑ ${formatIBytes(rx)} ↓ ${formatIBytes(tx)}${retriedText(r)}`;
+}
+
+/** ` (after N failed attempts: <endpoint> <reason>: <error>; …)` for a retried exchange. */
+function retriedText(r: ExchangeRecord): string {
+  if (!r.retried?.length) return "";
+  const what = r.retried.map((f) => `${f.endpoint} ${f.reason}: ${f.error}`).join("; ");
+  const n = r.retried.length;
+  return `  (after ${n} failed attempt${n === 1 ? "" : "s"}: ${what})`;
+}
+
+/**
+ * Fields beyond the Go sidekick's, present only when the exchange took more than one attempt:
+ * `attempts` and the `failedBackends` that were tried first.
+ */
+function retriedFields(r: ExchangeRecord): Record<string, unknown> {
+  if (!r.retried?.length) return {};
+  return { attempts: r.retried.length + 1, failedBackends: r.retried };
 }
 
 /**
@@ -225,6 +242,7 @@ export function formatShortJson(r: ExchangeRecord): string {
     method: r.method,
     path: r.path,
     query: redactQuery(r.rawQuery),
+    ...retriedFields(r),
   }, false);
 }
 
@@ -354,6 +372,7 @@ export function formatDebugJson(r: ExchangeRecord): string {
       timetofirstbyte: ns(r.ttfbMs),
       healthError: null,
     },
+    ...retriedFields(r),
   }, false);
 }
 

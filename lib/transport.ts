@@ -224,7 +224,7 @@ export function createTransport(options: TransportOptions = {}): BackendTranspor
         if (!connectFailed(e) || init.signal?.aborted) throw e;
         last = e;
         preferred.set(key, addresses[(start + i + 1) % addresses.length]);
-        if (init.body !== null && init.body !== undefined) throw e;
+        if (init.body instanceof ReadableStream) throw e; // consumed: only bytes can go again
         continue;
       }
       preferred.set(key, address);

@@ -35,6 +35,10 @@ export interface WorkerInit {
   publicIp: string;
   /** `--host-balance`. */
   hostBalance: HostBalance;
+  /** `--retries`. */
+  retries: number;
+  /** `--retry-buffer`, bytes. */
+  retryBufferBytes: number;
   /** The shared counters. */
   stats: StatsMemory;
   /** The current generation. */

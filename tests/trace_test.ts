@@ -341,3 +341,21 @@ Deno.test('filters: --quiet, --trace "", application, minio, --errors, --status-
   const both = traceFilter(cfg({ errors: true, statusCodes: [200, 404] }))!;
   assert.ok(both(request({ status: 404 })) && !both(request()));
 });
+
+Deno.test("a retried exchange says which backends failed first, in text and JSON", () => {
+  const r = request({
+    retried: [{ endpoint: "http://10.0.0.9:9000", reason: "connect", error: "connection refused" }],
+  });
+  assert.match(
+    formatShortText(r, false),
+    / \(after 1 failed attempt: http:\/\/10\.0\.0\.9:9000 connect: connection refused\)$/,
+  );
+  for (const line of [formatShortJson(r), formatDebugJson(r)]) {
+    const json = JSON.parse(line);
+    assert.equal(json.attempts, 2);
+    assert.deepEqual(json.failedBackends, r.retried);
+  }
+  // A first-attempt exchange keeps the Go sidekick's fields only.
+  assert.equal(JSON.parse(formatShortJson(request())).attempts, undefined);
+  assert.ok(!formatShortText(request(), false).includes("failed attempt"));
+});
