@@ -11,7 +11,7 @@ import { classifyFetchError, CLIENT_GONE } from "./fetch_errors.ts";
 import { downstreamHeaderList, upstreamHeaderList } from "./headers.ts";
 import type { RecordListener } from "./record.ts";
 import { downstreamBody } from "./small_body.ts";
-import { type ReplayMemory, type RetryBudget, retryReason } from "./retry.ts";
+import { IDEMPOTENT_METHODS, type ReplayMemory, type RetryBudget, retryReason } from "./retry.ts";
 import type { FailedAttempt } from "./record.ts";
 import type { Transport } from "./transport.ts";
 import { BODYLESS_METHODS, NULL_BODY_STATUS } from "./http.ts";
@@ -154,11 +154,17 @@ export async function forward(
   info.completed.then(() => finish(true), () => finish(false));
 
   // The body: kept whole when a retry may need to send it again and it is small enough, else
-  // passed through unwrapped so that a fixed-length upload keeps its Content-Length.
+  // passed through unwrapped so that a fixed-length upload keeps its Content-Length. Only the
+  // bodies of idempotent methods are kept: they can be retried after any failure before a
+  // response, and keeping a body costs CPU (it is read into this isolate and copied out again,
+  // where a passed-through body never leaves the runtime's native side). A POST or PATCH with a
+  // body streams, and is retried only if it has none.
   let body: BodyInit | null = null;
   let replayable = true;
   if (!BODYLESS_METHODS.has(method) && req.body !== null) {
-    const length = retry && retry.retries > 0 ? declaredLength(req.headers) : undefined;
+    const length = retry && retry.retries > 0 && IDEMPOTENT_METHODS.has(method)
+      ? declaredLength(req.headers)
+      : undefined;
     if (length !== undefined && length <= retry!.bufferBytes && retry!.memory.reserve(length)) {
       kept = length;
       try {
