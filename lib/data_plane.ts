@@ -95,6 +95,7 @@ export function startDataPlane(
   const router = createRouter({
     pool: hooks.pool,
     certificatePem: () => settings.certificatePem,
+    missingHostAuthority: () => settings.tls ? undefined : noHost,
     metrics: hooks.metrics,
     proxy: {
       transport,
@@ -119,6 +120,7 @@ export function startDataPlane(
       return proxyWebSocket(req, info, backend, target, { client: wsClient, publicIp });
     },
   });
+  let noHost: string | undefined; // set once the port is known
   const onError = (e: unknown) => {
     hooks.onError(e instanceof Error ? e.message : String(e));
     return new Response("internal error\n", { status: 500 });
@@ -151,6 +153,7 @@ export function startDataPlane(
       reject(e);
       return;
     }
+    noHost = `localhost:${server.addr.port}`;
     const plane: DataPlane = {
       get addr() {
         return server.addr;

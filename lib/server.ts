@@ -19,6 +19,12 @@ export interface RouterDeps {
   metrics?: (req: Request) => Response | Promise<Response>;
   /** The PEM served at `GET /v1/certificates`, if a certificate was generated. */
   certificatePem?: () => string | undefined;
+  /**
+   * The authority the runtime puts in `req.url` of a request that came without `Host` (plain
+   * HTTP listeners only): `localhost:<port>`. Undefined: no such check (HTTPS, where an HTTP/2
+   * request also has no `Host` header and nothing else tells the versions apart).
+   */
+  missingHostAuthority?: () => string | undefined;
   /** Handles a WebSocket upgrade to a backend, if supported. */
   websocket?: (
     req: Request,
@@ -65,16 +71,24 @@ export function createRouter(
         ? new Response(pem, { headers: { "content-type": "text/plain; charset=utf-8" } })
         : plain(404, "no configured certificates found");
     }
+    // Bad requests are the client's: answered here, before any backend is picked or blamed.
+    const method = req.method;
+    if (method !== method.toUpperCase()) {
+      return plain(400, `method names are case-sensitive: "${method}" is not a method`);
+    }
+    const hostHeader = req.headers.get("host");
+    if (hostHeader === null && authority === deps.missingHostAuthority?.()) {
+      return plain(400, "an HTTP/1.1 request needs a Host header");
+    }
     const pool = deps.pool();
     if (path === "/v1/health") {
       return pool.online()
         ? new Response(null, { status: 200, headers: { server: "SideKick" } })
         : badGateway(ALL_OFFLINE, path);
     }
-    if (req.method === "CONNECT") {
+    if (method === "CONNECT") {
       return plain(501, "sidekick is not a forward proxy: CONNECT is not supported");
     }
-    const hostHeader = req.headers.get("host");
     if (hostHeader !== null && hostHeader.toLowerCase() !== authority.toLowerCase()) {
       return plain(400, "absolute-form request targets are not supported; send origin-form");
     }

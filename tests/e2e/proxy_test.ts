@@ -243,3 +243,43 @@ Deno.test("an upload the backend answers before reading is relayed, not stalled"
     assert.equal(health.status, 200, "an early answer does not blame the backend");
   });
 });
+
+/** Sends `text`, closes the sending side (the body ends early), reads the answer. */
+async function halfClosed(port: number, text: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(text));
+    await conn.closeWrite();
+    const reply = await new Response(conn.readable).text().catch(() => "");
+    return reply;
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed by the readable */ }
+  }
+}
+
+Deno.test("bad input is the client's: no Host, a lower-case method, a body shorter than its Content-Length", async () => {
+  await withSidekick(1, [], async (url, [b]) => {
+    const port = Number(new URL(url).port);
+    const noHost = await rawRequest(port, "GET /x HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert.match(noHost, /^HTTP\/1\.1 400 /);
+    assert.match(noHost, /needs a Host header/);
+    const lower = await rawRequest(port, "get /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert.match(lower, /^HTTP\/1\.1 400 /);
+    assert.match(lower, /case-sensitive/);
+    assert.equal(b.seen.length, 0, "neither reached the backend");
+    // A short upload: kept for a retry (PUT) or streamed (POST); either way the client's fault.
+    for (const method of ["PUT", "POST"]) {
+      const reply = await halfClosed(
+        port,
+        `${method} /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\npartial`,
+      );
+      if (reply) assert.match(reply, /^HTTP\/1\.1 400 /, `${method}: ${reply.slice(0, 80)}`);
+    }
+    const metrics = await (await fetch(url + "/.prometheus/metrics")).text();
+    assert.match(metrics, new RegExp(`sidekick_errors_total\\{endpoint="${b.url}"\\} 0\\n`));
+    assert.match(metrics, new RegExp(`sidekick_backend_up\\{endpoint="${b.url}",site="1"\\} 1\\n`));
+    assert.equal(await (await fetch(url + "/after")).text(), "b1");
+  });
+});
