@@ -59,6 +59,8 @@ export interface BackendCells {
   readonly inflight: Int32Array;
   /** Index of this backend's in-flight count in `inflight`. */
   readonly inflightIndex: number;
+  /** Holds, at `stateIndex`, when the backend last came back UP (ms since the epoch; 0: never). */
+  readonly since?: Float64Array;
 }
 
 /** One backend of one site. */
@@ -75,6 +77,8 @@ export class Backend {
   readonly #stateIndex: number;
   readonly #inflight: Int32Array;
   readonly #inflightIndex: number;
+  readonly #since: Float64Array;
+  #wasUp = false;
   #lastError = "";
   #downSince: number;
   #totalDowntimeMs = 0;
@@ -100,6 +104,15 @@ export class Backend {
     this.#stateIndex = cells?.stateIndex ?? 0;
     this.#inflight = cells?.inflight ?? new Int32Array(1);
     this.#inflightIndex = cells?.inflightIndex ?? 0;
+    this.#since = cells?.since ?? new Float64Array(this.#stateIndex + 1);
+  }
+
+  /**
+   * When the backend last came back UP after having been UP before, ms since the epoch; 0 when
+   * it never did (a backend that comes UP for the first time takes its full share at once).
+   */
+  get upSince(): number {
+    return this.#since[this.#stateIndex];
   }
 
   /** Whether the backend currently takes traffic. */
@@ -120,6 +133,8 @@ export class Backend {
   /** Marks the backend UP; returns true if that was a real transition. */
   markUp(now: number = Date.now()): boolean {
     if (Atomics.compareExchange(this.#state, this.#stateIndex, 0, 1) !== 0) return false;
+    if (this.#wasUp) this.#since[this.#stateIndex] = now;
+    this.#wasUp = true;
     const downtimeMs = Math.max(0, now - this.#downSince);
     this.#lastDowntimeMs = downtimeMs;
     this.#totalDowntimeMs += downtimeMs;

@@ -32,6 +32,7 @@ function start(init: WorkerInit): void {
     const id = plan.id;
     return poolOf(plan, stats, {
       hostBalance: init.hostBalance,
+      slowStartMs: init.slowStartMs,
       // Only a passive ejection makes a transition here; the control plane logs it.
       onTransition: (t) => {
         const planned = plan.sites[t.site - 1]?.find((x) => x.endpoint === t.endpoint);

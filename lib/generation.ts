@@ -30,6 +30,8 @@ export interface GenerationPlan {
   id: number;
   /** One int32 UP flag per backend (1 UP), written by health checks and passive ejections. */
   state: SharedArrayBuffer;
+  /** One float64 per backend: when it came back UP (slow start), written by health checks. */
+  since: SharedArrayBuffer;
   /** The backends of each site, in priority order. */
   sites: PlannedBackend[][];
   /** Endpoint → counter slot of every endpoint in the sites (see `Stats.adopt`). */
@@ -56,6 +58,7 @@ export function planGeneration(
   return {
     id,
     state: new SharedArrayBuffer(Math.max(1, n) * 4),
+    since: new SharedArrayBuffer(Math.max(1, n) * 8),
     sites: planned,
     slots,
     serverNames: [...serverNames],
@@ -70,6 +73,8 @@ export interface PoolSettings {
   onTransition: TransitionListener;
   /** Random source for balancing. */
   random?: Random;
+  /** `--slow-start`, ms (0: off). */
+  slowStartMs?: number;
 }
 
 /**
@@ -78,6 +83,7 @@ export interface PoolSettings {
  */
 export function poolOf(plan: GenerationPlan, stats: Stats, settings: PoolSettings): Pool {
   const state = new Int32Array(plan.state);
+  const since = new Float64Array(plan.since);
   const inflight = new Int32Array(stats.memory.inflight);
   const slots = new Map(plan.slots);
   const sites = plan.sites.map((site, i) =>
@@ -87,8 +93,11 @@ export function poolOf(plan: GenerationPlan, stats: Stats, settings: PoolSetting
         stateIndex: b.stateIndex,
         inflight,
         inflightIndex: slots.get(b.endpoint)!,
+        since,
       })
     )
   );
-  return new Pool(sites, settings.hostBalance, settings.random);
+  return new Pool(sites, settings.hostBalance, settings.random, {
+    slowStartMs: settings.slowStartMs,
+  });
 }

@@ -14,12 +14,24 @@ export class Pool {
   readonly sites: readonly (readonly Backend[])[];
   readonly #pick: ReturnType<typeof balancerFor>;
   readonly #random: Random;
+  readonly #slowStartMs: number;
+  readonly #now: () => number;
 
-  /** A pool over the given sites with a balancing policy. */
-  constructor(sites: Backend[][], policy: HostBalance, random: Random = Math.random) {
+  /**
+   * A pool over the given sites with a balancing policy; with `slowStartMs`, a backend that
+   * came back UP takes a share of new requests that grows linearly over that window.
+   */
+  constructor(
+    sites: Backend[][],
+    policy: HostBalance,
+    random: Random = Math.random,
+    options: { slowStartMs?: number; now?: () => number } = {},
+  ) {
     this.sites = sites;
     this.#pick = balancerFor(policy);
     this.#random = random;
+    this.#slowStartMs = options.slowStartMs ?? 0;
+    this.#now = options.now ?? Date.now;
   }
 
   /** Every backend of every site, site by site. */
@@ -44,10 +56,23 @@ export class Pool {
     for (const site of this.sites) {
       let up = 0;
       for (const b of site) if (b.up) up++;
-      if (up === site.length) return this.#pick(site, this.#random);
-      if (up > 0) return this.#pick(site.filter((b) => b.up), this.#random);
+      if (up === 0) continue;
+      const candidates = up === site.length ? site : site.filter((b) => b.up);
+      return this.#slowStart(candidates, this.#pick(candidates, this.#random)!);
     }
     return undefined;
+  }
+
+  /**
+   * Slow start: a pick of a backend `t` ms into its ramp stands with probability `t / window`;
+   * otherwise the request goes to the policy's pick among the others, so the ramping backend's
+   * share of new requests grows linearly from zero to its full share over the window.
+   */
+  #slowStart(candidates: readonly Backend[], picked: Backend): Backend {
+    if (this.#slowStartMs <= 0 || candidates.length < 2 || picked.upSince === 0) return picked;
+    const into = this.#now() - picked.upSince;
+    if (into >= this.#slowStartMs || this.#random() * this.#slowStartMs < into) return picked;
+    return this.#pick(candidates.filter((b) => b !== picked), this.#random) ?? picked;
   }
 
   /**

@@ -223,6 +223,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
     const genPlan = planGeneration(++generations, sitePlan, stats, serverNames);
     const pool = poolOf(genPlan, stats, {
       hostBalance: config.hostBalance,
+      slowStartMs: config.slowStartMs,
       onTransition: (t) => options.onTransition?.(t),
       random,
     });
@@ -299,6 +300,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       hostBalance: config.hostBalance,
       retries: config.retries,
       retryBufferBytes: config.retryBufferBytes,
+      slowStartMs: config.slowStartMs,
       stats: stats.memory,
       generation: current.plan,
       trace: options.traceLines ? { filter: config, style: options.traceLines.style } : undefined,

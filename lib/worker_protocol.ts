@@ -39,6 +39,8 @@ export interface WorkerInit {
   retries: number;
   /** `--retry-buffer`, bytes. */
   retryBufferBytes: number;
+  /** `--slow-start`, ms. */
+  slowStartMs: number;
   /** The shared counters. */
   stats: StatsMemory;
   /** The current generation. */

@@ -111,3 +111,39 @@ Deno.test("pool: least spreads over the active site's UP backends only", () => {
   site[0].begin();
   for (let i = 0; i < 50; i++) assert.equal(pool.pick(), site[2]);
 });
+
+Deno.test("slow start: a recovered backend's share ramps up linearly over the window", () => {
+  let now = 0;
+  const make = (endpoint: string) =>
+    new Backend(endpoint, 1, endpoint + "/health", () => {}, 0, {
+      state: new Int32Array(1),
+      stateIndex: 0,
+      inflight: new Int32Array(1),
+      inflightIndex: 0,
+      since: new Float64Array(1),
+    });
+  const [a, b] = [make("http://a"), make("http://b")];
+  a.markUp(0);
+  b.markUp(0);
+  assert.equal(b.upSince, 0, "a first UP takes its full share at once");
+  let seed = 1;
+  const random = () => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
+  const pool = new Pool([[a, b]], "random", random, { slowStartMs: 10_000, now: () => now });
+  const shareOfB = () => {
+    let n = 0;
+    for (let i = 0; i < 20_000; i++) if (pool.pick() === b) n++;
+    return n / 20_000;
+  };
+  assert.ok(Math.abs(shareOfB() - 0.5) < 0.02, "fair before");
+  b.markDown("refused", 1_000);
+  b.markUp(2_000);
+  assert.equal(b.upSince, 2_000);
+  now = 2_000;
+  assert.ok(shareOfB() < 0.01, "nothing at the start of the window");
+  now = 4_500; // a quarter into it
+  assert.ok(Math.abs(shareOfB() - 0.125) < 0.02, `${shareOfB()}`);
+  now = 7_000; // half
+  assert.ok(Math.abs(shareOfB() - 0.25) < 0.02);
+  now = 12_000; // past it
+  assert.ok(Math.abs(shareOfB() - 0.5) < 0.02);
+});
