@@ -33,19 +33,21 @@ Deno.test("first check is immediate, then d, then d + [0, d) jitter", async () =
   const b = backend();
   const t0 = performance.now();
   const checker = new HealthChecker([b], transport, {
-    intervalMs: 40,
+    intervalMs: 200,
     timeoutMs: 1000,
     optimistic: false,
     random: () => 0.5,
   });
   await checker.start();
   assert.equal(b.up, true);
-  assert.ok(starts[0] - t0 < 30, "immediate first check");
+  assert.ok(starts[0] - t0 < 100, "immediate first check");
   await waitFor(() => starts.length >= 4, "four checks");
   checker.stop();
+  // Timers fire late on a busy machine, never early: the lower bounds are exact, the upper
+  // ones leave room for a loaded test runner while still telling d from d + 0.5d.
   const gaps = starts.slice(1, 4).map((s, i) => s - starts[i]);
-  assert.ok(gaps[0] >= 38 && gaps[0] < 58, `second check after d: ${gaps[0]}`);
-  for (const g of gaps.slice(1)) assert.ok(g >= 58 && g < 85, `then d + 0.5d: ${g}`);
+  assert.ok(gaps[0] >= 198 && gaps[0] < 295, `second check after d: ${gaps[0]}`);
+  for (const g of gaps.slice(1)) assert.ok(g >= 298 && g < 450, `then d + 0.5d: ${g}`);
 });
 
 Deno.test("UP iff status 200; other statuses and errors mark DOWN with a reason", async () => {
