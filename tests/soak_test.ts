@@ -11,10 +11,8 @@ const REPO = new URL("..", import.meta.url).pathname;
 
 Deno.test("soak --short: a report row per method and measure, exit status 0", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
-    // --allow-failures: until sidekick retries idempotent requests that fail to connect, a killed
-    // backend costs a few of them; drop the flag once retries have landed, so that any failed
-    // idempotent request fails this test.
-    args: ["run", "-A", "bench/soak.ts", "--short", "--allow-failures"],
+    // Without --allow-failures: any failed idempotent request (or RSS/fd growth) fails the run.
+    args: ["run", "-A", "bench/soak.ts", "--short"],
     cwd: REPO,
     stdin: "null",
     stdout: "piped",
