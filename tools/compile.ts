@@ -96,8 +96,8 @@ export const RUNTIME_FLAGS: readonly BakedFlag[] = Object.freeze([
   },
   {
     flag: "--unstable-net",
-    why: "reusePort on the TLS listener, so a changed --cert/--key is served to new connections " +
-      "without dropping in-flight requests (hot reload)",
+    why: "reusePort: the --workers isolates share one port, and a changed --cert/--key is " +
+      "served to new connections without dropping in-flight requests (hot reload)",
   },
 ]);
 
