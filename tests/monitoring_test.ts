@@ -322,7 +322,7 @@ Deno.test("dashboard: unique panel ids, panels inside the 24-column grid and not
   }
 });
 
-Deno.test("dashboard: graphs traffic, errors, latency, backend state, in-flight, health checks, trace drops, CPU, memory", async () => {
+Deno.test("dashboard: graphs traffic, errors, latency, backend state, in-flight, health checks, retries, trace drops, CPU, memory", async () => {
   const used = new Set<string>();
   for (const { expr } of dashboardExpressions(await dashboard())) {
     for (const m of promqlNames(expr).metrics) used.add(m);
@@ -339,6 +339,8 @@ Deno.test("dashboard: graphs traffic, errors, latency, backend state, in-flight,
       "sidekick_backend_up",
       "sidekick_requests_in_flight",
       "sidekick_health_checks_total",
+      "sidekick_retries_total",
+      "sidekick_retry_budget_exhausted_total",
       "sidekick_trace_lines_dropped_total",
       "process_cpu_seconds_total",
       "process_resident_memory_bytes",
@@ -399,7 +401,7 @@ Deno.test("rules: promtool test rules passes every unit test in deploy/prometheu
 
 Deno.test("rules: each alert has a severity, a summary, a description, a runbook, and a threshold label that matches its expression", async () => {
   const alerts = parseRules(await read(RULES_PATH)).filter((r) => r.kind === "alert");
-  assert.ok(alerts.length >= 7, "the alerts are read");
+  assert.ok(alerts.length >= 9, "the alerts are read");
   for (const a of alerts) {
     assert.ok(["warning", "critical"].includes(a.labels.severity), `${a.name}: severity`);
     for (const k of ["summary", "description", "runbook"]) {
