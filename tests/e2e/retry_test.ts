@@ -13,6 +13,7 @@ import {
   waitFor,
 } from "../helpers/backends.ts";
 import { type SidekickProcess, startSidekick } from "../helpers/sidekick_process.ts";
+import { scrapeSum } from "../helpers/metrics_text.ts";
 
 /** A backend whose health path answers 200 and which drops every other request unanswered. */
 interface Dropper {
@@ -83,10 +84,8 @@ function startDropper(readBody: boolean): Dropper {
 
 const FLAGS = ["--health-path", "/health", "--quiet"];
 
-async function metric(sk: SidekickProcess, prefix: string): Promise<number> {
-  const text = await (await fetch(`${sk.url}/.prometheus/metrics`)).text();
-  return text.split("\n").filter((l) => l.startsWith(prefix))
-    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+function metric(sk: SidekickProcess, prefix: string): Promise<number> {
+  return scrapeSum(sk.url, prefix);
 }
 
 async function allUp(sk: SidekickProcess, n: number): Promise<void> {

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { startBackend, startBackends, waitFor } from "../helpers/backends.ts";
 import { runSidekick, startSidekick } from "../helpers/sidekick_process.ts";
+import { sumSamples } from "../helpers/metrics_text.ts";
 
 /** A client that opens a new connection per request, so the kernel spreads them over workers. */
 function freshConnections(): Deno.HttpClient {
@@ -17,12 +18,6 @@ async function get(url: string, client: Deno.HttpClient): Promise<number> {
   const res = await fetch(url, { client });
   await res.body?.cancel();
   return res.status;
-}
-
-/** The value of one sample of the exposition, summed over the lines that match `prefix`. */
-function sum(text: string, prefix: string): number {
-  return text.split("\n").filter((l) => l.startsWith(prefix))
-    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
 }
 
 Deno.test("--workers 2: every request counted exactly once; one health check per backend per round", async () => {
@@ -57,10 +52,10 @@ Deno.test("--workers 2: every request counted exactly once; one health check per
     for (let i = 0; i < 4; i++) {
       const res = await fetch(`${sk.url}/.prometheus/metrics`, { client });
       const text = await res.text();
-      assert.equal(sum(text, "sidekick_requests_total{"), 200);
-      assert.equal(sum(text, "sidekick_request_duration_seconds_count{"), 200);
-      assert.equal(sum(text, "sidekick_requests_in_flight{"), 0);
-      assert.equal(sum(text, 'sidekick_health_checks_total{endpoint="'), 2);
+      assert.equal(sumSamples(text, "sidekick_requests_total{"), 200);
+      assert.equal(sumSamples(text, "sidekick_request_duration_seconds_count{"), 200);
+      assert.equal(sumSamples(text, "sidekick_requests_in_flight{"), 0);
+      assert.equal(sumSamples(text, 'sidekick_health_checks_total{endpoint="'), 2);
     }
   } finally {
     await sk.stop();
@@ -86,7 +81,7 @@ Deno.test("--workers 2: a backend ejected by one worker is avoided by all, repor
   try {
     await waitFor(async () => {
       const res = await fetch(`${sk.url}/.prometheus/metrics`, { client });
-      return sum(await res.text(), "sidekick_backend_up{") === 2;
+      return sumSamples(await res.text(), "sidekick_backend_up{") === 2;
     }, "both backends UP");
     await dying.close();
     const statuses: number[] = [];
@@ -95,7 +90,7 @@ Deno.test("--workers 2: a backend ejected by one worker is avoided by all, repor
     // marked it DOWN in shared memory; no other worker picked it after that.
     assert.deepEqual(statuses.filter((s) => s !== 200), [], "retried: no failed request");
     const text = await (await fetch(`${sk.url}/.prometheus/metrics`, { client })).text();
-    assert.equal(sum(text, `sidekick_retries_total{endpoint="${dying.url}"`), 1);
+    assert.equal(sumSamples(text, `sidekick_retries_total{endpoint="${dying.url}"`), 1);
     await sk.waitForLine(/is down/);
     assert.equal(sk.stdout.filter((l) => l.includes(`${dying.url} is down`)).length, 1);
   } finally {
