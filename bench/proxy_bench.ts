@@ -20,9 +20,11 @@
  */
 
 import { parseArgs } from "node:util";
+import { RUNTIME_FLAGS } from "../tools/compile.ts";
 
 const HELP = `usage: deno task bench [--seconds N] [--rounds N] [--connections N] [--warmup N]
                        [--only ROW[,ROW...]] [--smoke] [--sidekick path/to/main.ts]
+                       [--sidekick-flags="DENO FLAGS"]
 rows: ${
   [
     "direct",
@@ -49,6 +51,7 @@ const { values } = parseArgs({
     only: { type: "string", multiple: true },
     smoke: { type: "boolean", default: false },
     sidekick: { type: "string" },
+    "sidekick-flags": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -67,6 +70,13 @@ const ONLY = values.only?.flatMap((s) => s.split(",")).map((s) => s.trim()).filt
 const REPO = new URL("..", import.meta.url).pathname;
 /** sidekick's entry point: this checkout's, or another build to compare (`--sidekick PATH`). */
 const SIDEKICK_MAIN = values.sidekick ? await Deno.realPath(values.sidekick) : `${REPO}main.ts`;
+/**
+ * Runtime flags of the sidekick rows: the ones baked into the binary (V8's heap sizing among them),
+ * so the table measures what ships; `--sidekick-flags` replaces them to compare others.
+ */
+const SIDEKICK_FLAGS = values["sidekick-flags"] !== undefined
+  ? values["sidekick-flags"].split(/\s+/).filter(Boolean)
+  : RUNTIME_FLAGS.map((f) => f.flag);
 /** Rows a smoke run measures: they need only deno and wrk. */
 const SMOKE_ROWS = ["direct", "bare", "sidekick"];
 
@@ -319,7 +329,7 @@ function sidekickRow(name: string, flags: string[], tls = false): Row {
     needs: tls ? ["openssl"] : [],
     start(env) {
       const port = freePort();
-      const args = ["run", "-A", "--unstable-net", SIDEKICK_MAIN];
+      const args = ["run", "-A", "--unstable-net", ...SIDEKICK_FLAGS, SIDEKICK_MAIN];
       args.push("--address", `127.0.0.1:${port}`, "--health-path", "/small", ...flags);
       if (tls) args.push("--cert", env.cert, "--key", env.key);
       const child = new Child(name, Deno.execPath(), [...args, sidekickSite(env)]);

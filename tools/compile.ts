@@ -99,6 +99,14 @@ export const RUNTIME_FLAGS: readonly BakedFlag[] = Object.freeze([
     why: "reusePort: the --workers isolates share one port, and a changed --cert/--key is " +
       "served to new connections without dropping in-flight requests (hot reload)",
   },
+  {
+    flag: "--v8-flags=--max-semi-space-size=8,--heap-growing-percent=100",
+    why: "peak memory: under load V8 lets each isolate's young generation grow to two 32 MiB " +
+      "semi-spaces and its old generation to about four times the live data before collecting, " +
+      "most of a busy proxy's footprint and paid again by every --workers isolate; 8 MiB " +
+      "semi-spaces and a 2x growth factor take about 50 MiB off each isolate's peak at no " +
+      "measurable cost in CPU per request",
+  },
 ]);
 
 /**
