@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { ConfigError, createSidekick, makeConfig, type Transition } from "../lib/mod.ts";
 import { startBackends, waitFor } from "./helpers/backends.ts";
+import { chooseWorkers } from "../lib/sidekick.ts";
 
 Deno.test("createSidekick: start on port 0, proxy, reload, stop", async () => {
   const backends = await startBackends(2);
@@ -82,4 +83,18 @@ Deno.test("stop() forces connections closed after the deadline", async () => {
   assert.match(String(text), /sidekick is shutting down/);
   assert.equal(sk.pool.backends[0].up, true, "the backend was not blamed");
   await b.close();
+});
+
+Deno.test("chooseWorkers: --workers, else the CPUs up to 4; one where the port cannot be shared", () => {
+  assert.deepEqual(chooseWorkers(0, 2, true, "linux"), { workers: 2 });
+  assert.deepEqual(chooseWorkers(0, 16, true, "linux"), { workers: 4 });
+  assert.deepEqual(chooseWorkers(0, 1, true, "linux"), { workers: 1 });
+  assert.deepEqual(chooseWorkers(8, 2, true, "linux"), { workers: 8 }, "asked for: granted");
+  assert.deepEqual(chooseWorkers(1, 8, false, "darwin"), { workers: 1 }, "one asked: no note");
+  const mac = chooseWorkers(0, 8, false, "darwin");
+  assert.equal(mac.workers, 1);
+  assert.match(mac.note!, /^serving with one worker: darwin does not spread connections/);
+  const flagless = chooseWorkers(4, 8, false, "linux");
+  assert.equal(flagless.workers, 1);
+  assert.match(flagless.note!, /needs --unstable-net$/);
 });
