@@ -257,6 +257,8 @@ Deno.test("e2e: --rr-dns-mode http://localhost:PORT → one backend per address 
   // What this machine's resolver says (here /etc/hosts may map localhost to 127.0.0.1 only).
   const addresses = [...new Set((await lookup("localhost", { all: true })).map((a) => a.address))];
   const sk = await startSidekick([
+    "--workers",
+    "2",
     "--rr-dns-mode",
     "--read-health-path",
     "/health",

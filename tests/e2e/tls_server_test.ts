@@ -96,6 +96,8 @@ Deno.test("--cert/--key hot reload: files replaced → new connections get the n
   const files = await certDir();
   const backend = await startBackend("b1");
   const sk = await startSidekick([
+    "--workers",
+    "2", // every worker swaps its listener
     "--health-path",
     "/health",
     "--cert",
@@ -230,6 +232,8 @@ for (
 Deno.test("--auto-tls-host: banner on stdout, PEM at GET /v1/certificates with the SANs, trusted by curl over HTTP/2", async () => {
   const backend = await startBackend("b1");
   const sk = await startSidekick([
+    "--workers",
+    "2",
     "--health-path",
     "/health",
     "--auto-tls-host",

@@ -23,7 +23,15 @@ function startWsBackend() {
 
 Deno.test("a WebSocket session is relayed both ways with subprotocol and Host", async () => {
   const backend = startWsBackend();
-  const sk = await startSidekick(["--health-path", "/health", "-d", "200ms", backend.url]);
+  const sk = await startSidekick([
+    "--workers",
+    "2",
+    "--health-path",
+    "/health",
+    "-d",
+    "200ms",
+    backend.url,
+  ]);
   try {
     await sk.waitHealthy();
     const wsUrl = sk.url.replace("http", "ws") + "/chat?room=1";
