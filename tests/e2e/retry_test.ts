@@ -207,9 +207,10 @@ Deno.test("a GET whose backend closes before answering is answered by another ba
       assert.equal(await res.text(), "good");
     }
     assert.ok(dropper.requests >= 1, "the dropping backend was tried");
-    assert.ok(
-      await metric(sk, `sidekick_retries_total{endpoint="${dropper.url}",reason="closed"`) >= 1,
-    );
+    // An exchange is counted when its response has been delivered, a moment after the client
+    // read it: wait for the count rather than race it.
+    const closed = `sidekick_retries_total{endpoint="${dropper.url}",reason="closed"`;
+    await waitFor(async () => (await metric(sk, closed)) >= 1, "the retry counted as 'closed'");
   } finally {
     await sk.stop();
     dropper.close();

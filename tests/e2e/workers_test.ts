@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { startBackend, startBackends, waitFor } from "../helpers/backends.ts";
 import { RUN_ARGS, runSidekick, startSidekick } from "../helpers/sidekick_process.ts";
-import { sumSamples } from "../helpers/metrics_text.ts";
+import { scrapeSum, sumSamples } from "../helpers/metrics_text.ts";
 
 /** A client that opens a new connection per request, so the kernel spreads them over workers. */
 function freshConnections(): Deno.HttpClient {
@@ -48,6 +48,11 @@ Deno.test("--workers 2: every request counted exactly once; one health check per
     assert.ok(statuses.every((s) => s === 200));
     const seen = backends.reduce((n, b) => n + b.seen.length, 0);
     assert.equal(seen, 200);
+    // An exchange is counted once its response is delivered, a moment after the client read it.
+    await waitFor(
+      async () => (await scrapeSum(sk.url, "sidekick_requests_total{", client)) >= 200,
+      "the last exchanges counted",
+    );
     // Any worker may answer the scrape; each must give the totals of all.
     for (let i = 0; i < 4; i++) {
       const res = await fetch(`${sk.url}/.prometheus/metrics`, { client });
