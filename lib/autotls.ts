@@ -1,5 +1,5 @@
 /**
- * `--auto-tls-host` (spec §11.2): a fresh ECDSA P-256 key and a self-signed certificate for the
+ * `--auto-tls-host`: a fresh ECDSA P-256 key and a self-signed certificate for the
  * given host names and IP addresses, valid one year, for server authentication, made with
  * `@peculiar/x509` over WebCrypto; and the banner the Go sidekick prints about it.
  *
@@ -34,7 +34,7 @@ export interface AutoTls {
   readonly pair: KeyPair;
   /** The certificate alone, PEM (served at `GET /v1/certificates`). */
   readonly certPem: string;
-  /** The lines printed at start-up (spec §11.2), ending with an empty line. */
+  /** The lines printed at start-up (as the Go sidekick prints them), ending with an empty line. */
   readonly banner: string;
   /** Its names. */
   readonly hosts: AutoTlsHosts;
@@ -90,7 +90,7 @@ function hexBytes(bytes: Uint8Array): string {
 }
 
 /**
- * The start-up banner of spec §11.2: the host value, the SHA-256 of the certificate (two lines
+ * The start-up banner, as the Go sidekick prints it: the host value, the SHA-256 of the certificate (two lines
  * of 16 upper-case hex bytes) and the base64 SHA-256 of the public key (SPKI).
  */
 export async function autoTlsBanner(

@@ -3,7 +3,7 @@
  * {@linkcode Config}. Pure: the caller passes argv (and argv0) and decides what to print and which
  * exit status to use from the returned {@linkcode CliOutcome}.
  *
- * The interface is the Go sidekick's (§1 of the behaviour spec): the same long names, aliases and
+ * The interface is the Go sidekick's: the same long names, aliases and
  * defaults, one or two dashes for any name (`-address`, `--address`, `-a`, `--a`), values as
  * `--flag=value` or `--flag value`. Unlike Go, flags may also follow the SITE arguments (`--` ends
  * the flags), durations also accept a bare number of seconds, and every bad flag or value is a

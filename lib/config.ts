@@ -81,7 +81,7 @@ export interface Config {
   sites: string[];
 }
 
-/** The defaults of every flag, as in the Go sidekick (§1.2 of the behaviour spec). */
+/** The defaults of every flag, as in the Go sidekick. */
 export const DEFAULTS: Readonly<Omit<Config, "sites" | "statusCodes">> = Object.freeze({
   address: ":8080",
   healthPath: "/",

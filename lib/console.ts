@@ -1,5 +1,5 @@
 /**
- * The command's human-facing output (spec §7.1, fixed per DECISIONS). Console mode — when `--log`
+ * The command's human-facing output. Console mode — when `--log`
  * or an explicit `--trace` is given, or stdout is not a terminal — prints `sidekick: …` info
  * lines, `--log` state changes and trace lines (text or `--json`, short or `--debug`), all
  * silenced by `--quiet` except the info lines. Otherwise the live table of `lib/ui.ts` runs, and

@@ -1,5 +1,5 @@
 /**
- * Name resolution for backends (behaviour spec §10): a DNS cache for hostname endpoints and the
+ * Name resolution for backends: a DNS cache for hostname endpoints and the
  * `--rr-dns-mode` expansion of single-endpoint sites.
  *
  * - {@linkcode DnsCache}: hostname → addresses from the system resolver (`getaddrinfo`, so

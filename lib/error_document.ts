@@ -1,6 +1,6 @@
 /**
- * The 502 error document sidekick answers with when no backend can serve a request (spec §6.8),
- * with the fixes of DECISIONS: `Content-Type: application/xml` and XML-escaped values.
+ * The 502 error document sidekick answers with when no backend can serve a request,
+ * with two fixes over the Go sidekick's: `Content-Type: application/xml` and XML-escaped values.
  * @module
  */
 

@@ -182,7 +182,7 @@ export function classifyFetchError(e: unknown, clientGone = false): Failure {
         kind,
         message,
         // "closed" is Go's EOF family: usually a stale pooled connection, not a dead backend
-        // (a dead one refuses the next connect and is ejected then) — spec §4.3.
+        // (a dead one refuses the next connect and is ejected then).
         marksDown: kind !== "client" && kind !== "closed",
         // A TLS failure towards a backend is a handshake failure; "(Connect)" is hyper's mark of
         // a failure while connecting (a connect timeout too): no request byte left either way.

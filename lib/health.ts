@@ -1,5 +1,5 @@
 /**
- * Active health checks (spec §4.2, §4.4): one loop per backend, an immediate first check, then
+ * Active health checks: one loop per backend, an immediate first check, then
  * `d`, then `d + random[0, d)` between checks; `GET <health URL>` bounded by the timeout for the
  * whole exchange; UP iff status 200. Checks never overlap for one backend and their bodies are
  * always consumed or cancelled. Optimistic mode checks only while a backend is DOWN.

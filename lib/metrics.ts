@@ -1,5 +1,5 @@
 /**
- * `/.prometheus/metrics` (spec §8, fixed per DECISIONS): Prometheus text exposition format 0.0.4
+ * `/.prometheus/metrics` (the Go sidekick's families, with its bugs fixed): Prometheus text exposition format 0.0.4
  * of the per-endpoint counters of every site, the backend state gauges, the request duration
  * histogram, and the standard `process_*` families. {@linkcode renderMetrics} is pure (plain data
  * in, text out); {@linkcode createMetricsHandler} samples the process and the pool at scrape time.

@@ -1,7 +1,7 @@
 /**
  * The second upstream path: `https` requests through Node's `https` module (as Deno provides
  * it), behind the same `fetch(url, init) → Response` contract as the fetch path. It exists
- * because `fetch` cannot do two things sidekick needs (deno-notes C.2):
+ * because `fetch` cannot do two things sidekick needs:
  *
  * - skip certificate verification at run time (`--insecure`): `fetch` only obeys the
  *   `--unsafely-ignore-certificate-errors` flag of the process, which a compiled binary cannot

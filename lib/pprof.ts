@@ -1,5 +1,5 @@
 /**
- * `--pprof ADDR` (spec §11.4, DECISIONS "Where the runtime differs"): a separate plain-HTTP
+ * `--pprof ADDR` (V8 profiles, where the Go sidekick serves Go's pprof): a separate plain-HTTP
  * listener serving V8 profiles of this process through `node:inspector`:
  *
  * - `GET /.pprof/profile?seconds=N` (default 30, at most 3600): a CPU profile sampled for N

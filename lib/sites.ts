@@ -1,13 +1,13 @@
 /**
  * SITE arguments → backend endpoint URLs, and the health-check URL of one endpoint
- * (behaviour spec §2 and §4.1).
+ * .
  *
  * A SITE is one positional argument: a comma-separated list of pools, each pool an endpoint URL
  * that may carry `{N...M}` ranges (`http://172.17.0.{2...5}:9000`). Ranges are expanded only when
  * every pool of the SITE has one; the expansion order, padding and hex rules are those of MinIO's
  * `ellipses` package. Every endpoint is then validated.
  *
- * Where this module deliberately differs from the Go sidekick (see `DECISIONS.md`):
+ * Where this module deliberately differs from the Go sidekick:
  * - hostnames may contain `_` (docker-compose service names such as `minio_1`);
  * - IPv6 literals are accepted in brackets (`http://[::1]:9000`) and re-bracketed when the
  *   health port replaces the port;
@@ -133,7 +133,7 @@ function expandPool(pool: string): Result<string[]> {
     if (total > MAX_ENDPOINTS) return err(TOO_MANY);
   }
   const ranges = parsed.map(rangeValues);
-  // Mixed-radix counter, left-most range varying fastest (spec §2.2).
+  // Mixed-radix counter, left-most range varying fastest.
   const out: string[] = [];
   for (let n = 0; n < total; n++) {
     let rest = n;
@@ -149,7 +149,7 @@ function expandPool(pool: string): Result<string[]> {
 }
 
 /**
- * Expands the `{N...M}` ranges of one pool string (spec §2.2), left-most range varying fastest.
+ * Expands the `{N...M}` ranges of one pool string, left-most range varying fastest.
  *
  * N and M are decimal, or lower-case hex when either side is not decimal (output is then hex).
  * Values are zero-padded to the length of M when N has a leading zero and more than one digit, or
@@ -217,7 +217,7 @@ function ipv6Problem(quoted: string, host: string): string {
     "e.g. http://[::1]:9000";
 }
 
-/** Validates one endpoint string as written in a SITE (spec §2.3, with the fixes above). */
+/** Validates one endpoint string as written in a SITE (with the fixes above). */
 function checkEndpoint(raw: string): Result<Endpoint> {
   const quoted = q(raw);
   if (raw === "") return err(`empty endpoint: ${ACCEPTED_FORM}`);
@@ -301,7 +301,7 @@ function checkEndpoint(raw: string): Result<Endpoint> {
 }
 
 /**
- * One SITE argument → its endpoint URLs, in order (spec §2.1–2.3).
+ * One SITE argument → its endpoint URLs, in order.
  *
  * The SITE is split on every `,` (no trimming; an empty element is an error). Ranges are expanded
  * with {@linkcode expandEllipses} only when every pool has one; a SITE that mixes pools with and
@@ -397,7 +397,7 @@ function cleanPath(p: string): string {
 }
 
 /**
- * The URL of a backend's health check (spec §4.1): the endpoint (one trailing `/` trimmed) plus
+ * The URL of a backend's health check: the endpoint (one trailing `/` trimmed) plus
  * `path`, with the path cleaned like Go's `path.Clean` (`//a/../b` → `/b`, a trailing `/` kept),
  * default ports stripped (`http://h:80/x` → `http://h/x`), and the port replaced by `healthPort`
  * unless it is 0 (IPv6 hosts stay bracketed). `path` may carry a query (`/health?x=1`); a missing

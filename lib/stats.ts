@@ -76,7 +76,7 @@ export interface ExchangeSizes {
 }
 
 /**
- * The rx/tx of one record as spec §7.4 defines them: for a proxied request, rx is the request body
+ * The rx/tx of one record as the Go sidekick counts them: for a proxied request, rx is the request body
  * bytes (from `Content-Length`; chunked uploads count 0) plus, for each request header (`Host`
  * included, `Content-Length` — or `Transfer-Encoding` for bodies of unknown length — synthesised
  * when absent), the length of its name and value; tx is the response body bytes plus the length

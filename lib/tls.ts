@@ -1,5 +1,5 @@
 /**
- * Server-side TLS (spec §11.1): loading `--cert`/`--key` (with `--key-password` for encrypted
+ * Server-side TLS: loading `--cert`/`--key` (with `--key-password` for encrypted
  * keys), watching them for changes, and an HTTPS listener whose certificate can be replaced
  * without dropping in-flight requests.
  *

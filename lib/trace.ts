@@ -1,5 +1,5 @@
 /**
- * Log and trace lines (spec §7.2–7.4): UP/DOWN state changes and one record per exchange, as
+ * Log and trace lines: UP/DOWN state changes and one record per exchange, as
  * short text, short JSON, a `--debug` text block or debug JSON, with the print filters of
  * `--trace`, `--errors` and `--status-code`. Pure formatting: nothing here writes.
  *
@@ -56,7 +56,7 @@ export const BODY_PLACEHOLDER = "<BODY>";
 export const REDACTED = "*REDACTED*";
 
 /**
- * The print filter of spec §7.3, in order: nothing with `--quiet` or `--trace ""`; never a
+ * The print filter, in order: nothing with `--quiet` or `--trace ""`; never a
  * record without a response (failed health check) or one whose client went away mid-response;
  * `--trace application` drops health checks; `--trace minio` keeps only health checks and MinIO's
  * own API (paths under `/minio/`); `--errors` keeps 400 ≤ status < 600; `--status-code` keeps the
@@ -97,7 +97,7 @@ function ns(ms: number): number {
 }
 
 /**
- * A state-change line (spec §7.2): `LOG  : 12:00:01.234  <endpoint> is down: <reason>` or
+ * A state-change line: `LOG  : 12:00:01.234  <endpoint> is down: <reason>` or
  * `... is up Downtime duration: 5.555s` (suffix omitted for a zero downtime); with `json`,
  * `{"Type":"LOG","Endpoint":…,"Error":…,"Status":"down|up","Downtime":<ns>,"Timestamp":…}` where
  * `Error` and `Downtime` are omitted when empty or zero.
@@ -188,7 +188,7 @@ function pad(n: number): string {
 }
 
 /**
- * The short text line (spec §7.4):
+ * The short text line:
  * `   LOG: 03:06:25.805 [200 OK]  http://127.0.0.1:9000 GET /path?q 10.0.0.7 <pad>  1.406ms<pad> ↑ 0 B ↓ 0 B`.
  */
 export function formatShortText(r: ExchangeRecord, colors: boolean): string {
@@ -225,7 +225,7 @@ function retriedFields(r: ExchangeRecord): Record<string, unknown> {
 }
 
 /**
- * The short JSON line (spec §7.4), keys in Go's order:
+ * The short JSON line, keys in Go's order:
  * `{"type":"TRACE","host":…,"time":…,"client":…,"callStats":{"rx":…,"tx":…,"latency":<ns>,
  * "timetofirstbyte":0,"healthError":null},"statusCode":…,"statusMsg":…,"method":…,"path":…,"query":…}`.
  */
@@ -294,7 +294,7 @@ function hostOf(r: ExchangeRecord): string {
 }
 
 /**
- * The `--debug` text block (spec §7.4): every line prefixed with `DEBUG: <endpoint> `;
+ * The `--debug` text block: every line prefixed with `DEBUG: <endpoint> `;
  * `[REQUEST] <time>`, the request line, `Host:`, the other request headers, `<BODY>`,
  * `[RESPONSE] [<time>] [ Duration <latency>  ↑ <rx>  ↓ <tx> ]`, the status, the response headers,
  * the body placeholder (or the transport error for sidekick's own 502), then the bare prefix.
@@ -339,7 +339,7 @@ function responseBody(r: ExchangeRecord): string {
 }
 
 /**
- * The debug JSON line (spec §7.4): `{"type":"DEBUG","nodename":…,"request":{"time","method",
+ * The debug JSON line: `{"type":"DEBUG","nodename":…,"request":{"time","method",
  * "path","rawquery","headers","body","client"},"response":{"time","headers","body","statuscode"},
  * "stats":{"rx","tx","latency","timetofirstbyte","healthError"}}`; `path`, `rawquery`, `headers`,
  * `body`, `statuscode` omitted when empty; header keys sorted.

@@ -1,5 +1,5 @@
 /**
- * The live terminal table (spec §9, fixed per DECISIONS): one row per backend of every site
+ * The live terminal table (the Go sidekick's table, without its crashes): one row per backend of every site
  * (sites of any size), columns SITE, HOST, STATUS, CALLS, FAILURES, Rx, Tx, TOTAL DOWNTIME,
  * LAST DOWNTIME, MIN LATENCY, MAX LATENCY, box-drawing borders, redrawn every 500 ms.
  *

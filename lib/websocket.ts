@@ -1,5 +1,5 @@
 /**
- * WebSocket proxying end to end (DECISIONS: a 101 never marks a backend down). The backend
+ * WebSocket proxying end to end (a 101 answer never marks a backend down, as it did in the Go sidekick). The backend
  * connection is opened first, with the client's headers and subprotocols; only when it is open is
  * the client upgraded, with the protocol the backend chose. Messages are then relayed both ways,
  * and a close on either side closes the other.

@@ -1,6 +1,6 @@
 /**
- * Tests of `lib/sites.ts`: every example of behaviour spec §2 (SITE splitting, ellipsis expansion,
- * endpoint validation), §4.1 and §13.1 (health URL), the error cases, and our fixes
+ * Tests of `lib/sites.ts`: every example of the Go sidekick's SITE grammar (SITE splitting, ellipsis
+ * expansion, endpoint validation) and health URL (its own test cases), the error cases, and our fixes
  * (underscores in hostnames, bracketed IPv6).
  * @module
  */
@@ -24,7 +24,7 @@ function error<T>(r: Result<T>): string {
 const RANGE_FORMAT = "ellipsis range must be {N...M} with N <= M (decimal or lower-case hex)";
 
 // ---------------------------------------------------------------------------------------------
-// §2.2 ellipsis expansion
+// ellipsis expansion
 
 Deno.test("expandEllipses: string without ellipses is returned unchanged", () => {
   assert.deepEqual(value(expandEllipses("http://127.0.0.1:9000")), ["http://127.0.0.1:9000"]);
@@ -169,7 +169,7 @@ Deno.test("expandEllipses: absurd expansions are refused quickly", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// §2.1 splitting, §2.2 per-site rules
+// splitting, per-site rules
 
 Deno.test("parseSite: one endpoint", () => {
   assert.deepEqual(value(parseSite("http://127.0.0.1:9001")), ["http://127.0.0.1:9001"]);
@@ -249,7 +249,7 @@ Deno.test("parseSite: a SITE may not exceed the endpoint cap", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// §2.3 endpoint validation
+// endpoint validation
 
 Deno.test("parseSite: one trailing slash is removed, the path is kept", () => {
   assert.deepEqual(value(parseSite("http://h:9000/")), ["http://h:9000"]);
@@ -396,7 +396,7 @@ Deno.test("parseSite: fix: IPv6 literals in brackets are accepted", () => {
   assert.deepEqual(value(parseSite("http://[::ffff:10.0.0.1]:9000/")), [
     "http://[::ffff:10.0.0.1]:9000",
   ]);
-  // §10.2: Go's rr-dns mode produced unbracketed `http://::1:9000`; such input is refused clearly.
+  // Go's rr-dns mode produced unbracketed `http://::1:9000`; such input is refused clearly.
   assert.deepEqual(
     error(parseSite("http://::1:9000")),
     `invalid host in "http://::1:9000": write IPv6 addresses in brackets, e.g. http://[::1]:9000`,
@@ -449,41 +449,41 @@ Deno.test("parseSites: total endpoint cap across sites", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// §4.1 and §13.1 health URL
+// health URL (the Go sidekick's test cases, by their names)
 
-Deno.test("healthUrl §13.1 PortSetToZero", () => {
+Deno.test("healthUrl, Go case PortSetToZero", () => {
   assert.deepEqual(
     value(healthUrl("http://minio1:9000", "/minio/health/ready", 0)),
     "http://minio1:9000/minio/health/ready",
   );
 });
 
-Deno.test("healthUrl §13.1 PortSetToNonZeroValue", () => {
+Deno.test("healthUrl, Go case PortSetToNonZeroValue", () => {
   assert.deepEqual(
     value(healthUrl("http://minio1:9000", "/minio/health/ready", 4242)),
     "http://minio1:4242/minio/health/ready",
   );
 });
 
-Deno.test("healthUrl §13.1 PortSetToUpperLimit", () => {
+Deno.test("healthUrl, Go case PortSetToUpperLimit", () => {
   assert.deepEqual(
     value(healthUrl("http://minio1:9000", "/minio/health/ready", 65535)),
     "http://minio1:65535/minio/health/ready",
   );
 });
 
-Deno.test("healthUrl §13.1 BadEndpoint", () => {
+Deno.test("healthUrl, Go case BadEndpoint", () => {
   assert.match(error(healthUrl("bad", "", 0)), /^missing scheme in "bad"/);
 });
 
-Deno.test("healthUrl §13.1 PortNumberBelowLowerLimit", () => {
+Deno.test("healthUrl, Go case PortNumberBelowLowerLimit", () => {
   assert.deepEqual(
     error(healthUrl("http://minio1:9000", "/minio/health/ready", -1)),
     `invalid health check port -1: must be 0 (the endpoint's own port) or 1..65535`,
   );
 });
 
-Deno.test("healthUrl §13.1 PortNumberAboveUpperLimit", () => {
+Deno.test("healthUrl, Go case PortNumberAboveUpperLimit", () => {
   assert.match(
     error(healthUrl("http://minio1:9000", "/minio/health/ready", 65536)),
     /^invalid health check port 65536: /,

@@ -462,7 +462,7 @@ async function openssl(args: string[], stdin: string): Promise<string> {
   return new TextDecoder().decode((await p.output()).stdout);
 }
 
-Deno.test("auto-TLS banner: spec §11.2 layout, certificate and public-key hashes", async () => {
+Deno.test("auto-TLS banner: the Go sidekick's layout, certificate and public-key hashes", async () => {
   const tls = await generateAutoTls("localhost,127.0.0.1");
   const cert = new X509Certificate(tls.certPem);
   const fp = cert.fingerprint256.split(":");

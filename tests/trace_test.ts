@@ -71,7 +71,7 @@ function request(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
   };
 }
 
-Deno.test("state-change text lines (spec §7.2)", () => {
+Deno.test("state-change text lines, as the Go sidekick writes them", () => {
   const down: Transition = {
     endpoint: "http://10.0.0.1:9000",
     site: 1,
@@ -126,7 +126,7 @@ Deno.test("state-change JSON lines: key order, omitted fields, Go's HTML escapin
   );
 });
 
-Deno.test("short text line of a health check matches the spec example byte for byte", () => {
+Deno.test("short text line of a health check matches the Go sidekick's line byte for byte", () => {
   assert.equal(
     formatShortText(health(), false),
     "   LOG: 03:06:25.805 [200 OK]  http://127.0.0.1:9000 GET /minio/health/cluster" +

@@ -1,4 +1,4 @@
-/** WebSockets are proxied end to end, and a 101 never marks a backend down (DECISIONS). */
+/** WebSockets are proxied end to end, and a 101 never marks a backend down (unlike in the Go sidekick). */
 import assert from "node:assert/strict";
 import { waitFor } from "../helpers/backends.ts";
 import { startSidekick } from "../helpers/sidekick_process.ts";
