@@ -200,9 +200,9 @@ export async function forward(
       const failure = classifyFetchError(e, clientGone);
       error = failure.message;
       if (failure.marksDown && backend.markDown(failure.message)) ctx.onEject?.(backend);
+      // A client that went away, or a streamed body that ended early: never the backend's fault.
+      if (failure.kind === "client") clientFault = true;
       if (failure.kind === "client" && !clientGone) {
-        // A streamed body that ended early: the client's fault, never the backend's.
-        clientFault = true;
         status = 400;
         const res = clientError("request body shorter than its Content-Length");
         responseHeaders = [...res.headers];

@@ -60,7 +60,10 @@ export interface ExchangeRecord {
   retried?: readonly FailedAttempt[];
   /** A retry was allowed by the policy but refused because the retry budget was spent. */
   retryDenied?: boolean;
-  /** The client caused the failure (a body shorter than its `Content-Length`): no backend blamed. */
+  /**
+   * The client caused the failure (it went away, or sent a body shorter than its
+   * `Content-Length`): no backend's error counters see it.
+   */
   clientFault?: boolean;
   /** rx/tx as counted by `exchangeSizes`, memoised there (counters and traces both need them). */
   sizes?: { rx: number; tx: number };
