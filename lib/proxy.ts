@@ -10,7 +10,7 @@ import { badGateway } from "./error_document.ts";
 import { classifyFetchError, CLIENT_GONE } from "./fetch_errors.ts";
 import { downstreamHeaderList, upstreamHeaderList } from "./headers.ts";
 import type { RecordListener } from "./record.ts";
-import { downstreamBody } from "./small_body.ts";
+import { declaredLength, downstreamBody } from "./small_body.ts";
 import { IDEMPOTENT_METHODS, type ReplayMemory, type RetryBudget, retryReason } from "./retry.ts";
 import type { FailedAttempt } from "./record.ts";
 import type { Transport } from "./transport.ts";
@@ -71,12 +71,6 @@ function contentLength(headers: readonly (readonly [string, string])[] | null): 
     }
   }
   return 0;
-}
-
-/** The `Content-Length` of a request as a number, or undefined when absent or malformed. */
-function declaredLength(headers: Headers): number | undefined {
-  const value = headers.get("content-length");
-  return value !== null && /^\d{1,15}$/.test(value) ? Number(value) : undefined;
 }
 
 /**

@@ -29,7 +29,7 @@
  */
 export const SMALL_BODY_LIMIT = 512;
 
-/** The declared length of a response body, or undefined when absent or not one plain number. */
+/** The declared length of a message body, or undefined when absent or not one plain number. */
 export function declaredLength(headers: Headers): number | undefined {
   // A repeated header arrives joined with ", " and fails the pattern, as it should.
   const value = headers.get("content-length")?.trim();
