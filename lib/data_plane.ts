@@ -43,6 +43,8 @@ export interface DataPlaneSettings {
   retries: number;
   /** `--retry-buffer`: request bodies up to this size are kept for a retry. */
   retryBufferBytes: number;
+  /** The cells of the retry budget shared by every data plane (default: a budget of its own). */
+  retryBudget?: SharedArrayBuffer;
 }
 
 /**
@@ -109,7 +111,7 @@ export function startDataPlane(
           retries: settings.retries,
           bufferBytes: settings.retryBufferBytes,
           memory: new ReplayMemory(settings.retryBufferBytes * REPLAY_BODIES),
-          budget: new RetryBudget(),
+          budget: new RetryBudget({}, settings.retryBudget),
           pick: (tried) => hooks.pool().pickExcept(tried),
         }
         : undefined,

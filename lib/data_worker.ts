@@ -114,6 +114,7 @@ function start(init: WorkerInit): void {
     publicIp: init.publicIp,
     retries: init.retries,
     retryBufferBytes: init.retryBufferBytes,
+    retryBudget: init.retryBudget,
   }, {
     pool: () => pool,
     onRecord,

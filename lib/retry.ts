@@ -11,7 +11,8 @@
  *
  * The budget keeps retries to a share of the requests of the last seconds, with a small floor
  * so that a single failure at low traffic is still retried: backends that drop every request
- * then see about `1 + ratio` times the client's requests, not `1 + retries` times.
+ * then see about `1 + ratio` times the client's requests, not `1 + retries` times. One budget
+ * serves every data-plane isolate of a sidekick, through shared memory.
  * @module
  */
 
@@ -54,54 +55,65 @@ export interface RetryBudgetOptions {
 
 /**
  * A retry budget over a sliding window of one-second buckets: retries may not exceed
- * `ratio × requests + minPerSecond × windowSeconds` of the window.
+ * `ratio × requests + minPerSecond × windowSeconds` of the window. The buckets are int32 cells
+ * that may live in shared memory ({@linkcode RetryBudget.memory}), so that every data-plane isolate
+ * counts into one budget: the floor does not grow with the number of workers.
  */
 export class RetryBudget {
   readonly #ratio: number;
   readonly #floor: number;
-  readonly #second: Float64Array;
-  readonly #requests: Float64Array;
-  readonly #retries: Float64Array;
+  readonly #window: number;
+  /** `[second, requests, retries]` per bucket. */
+  readonly #cells: Int32Array;
 
-  /** A budget with the given shape (defaults: 20 %, 1 per second, 10 s). */
-  constructor(options: RetryBudgetOptions = {}) {
-    const window = options.windowSeconds ?? 10;
+  /**
+   * A budget with the given shape (defaults: 20 %, 1 per second, 10 s), in new memory or over
+   * the `memory` of another isolate's budget of the same shape.
+   */
+  constructor(options: RetryBudgetOptions = {}, memory?: SharedArrayBuffer) {
+    this.#window = options.windowSeconds ?? 10;
     this.#ratio = options.ratio ?? 0.2;
-    this.#floor = (options.minPerSecond ?? 1) * window;
-    this.#second = new Float64Array(window).fill(-1);
-    this.#requests = new Float64Array(window);
-    this.#retries = new Float64Array(window);
+    this.#floor = (options.minPerSecond ?? 1) * this.#window;
+    this.#cells = new Int32Array(memory ?? new SharedArrayBuffer(this.#window * 3 * 4));
+    if (!memory) { for (let i = 0; i < this.#window; i++) this.#cells[i * 3] = -1; }
   }
 
+  /** The shared cells, to hand to worker isolates. */
+  get memory(): SharedArrayBuffer {
+    return this.#cells.buffer as SharedArrayBuffer;
+  }
+
+  /** The bucket of `now`, cleared first if it still holds an older second. */
   #bucket(now: number): number {
     const second = Math.floor(now / 1000);
-    const i = second % this.#second.length;
-    if (this.#second[i] !== second) {
-      this.#second[i] = second;
-      this.#requests[i] = 0;
-      this.#retries[i] = 0;
+    const at = (second % this.#window) * 3;
+    const seen = Atomics.load(this.#cells, at);
+    // One isolate wins the turn of the second and clears the counts of the old one.
+    if (seen !== second && Atomics.compareExchange(this.#cells, at, seen, second) === seen) {
+      Atomics.store(this.#cells, at + 1, 0);
+      Atomics.store(this.#cells, at + 2, 0);
     }
-    return i;
+    return at;
   }
 
   /** Counts a request (its first attempt). */
   request(now: number): void {
-    this.#requests[this.#bucket(now)]++;
+    Atomics.add(this.#cells, this.#bucket(now) + 1, 1);
   }
 
   /** Takes one retry from the budget if there is one left; false when it is spent. */
   tryRetry(now: number): boolean {
     const current = this.#bucket(now);
-    const oldest = Math.floor(now / 1000) - this.#second.length + 1;
+    const oldest = Math.floor(now / 1000) - this.#window + 1;
     let requests = 0;
     let retries = 0;
-    for (let i = 0; i < this.#second.length; i++) {
-      if (this.#second[i] < oldest) continue;
-      requests += this.#requests[i];
-      retries += this.#retries[i];
+    for (let at = 0; at < this.#cells.length; at += 3) {
+      if (Atomics.load(this.#cells, at) < oldest) continue;
+      requests += Atomics.load(this.#cells, at + 1);
+      retries += Atomics.load(this.#cells, at + 2);
     }
     if (retries + 1 > this.#ratio * requests + this.#floor) return false;
-    this.#retries[current]++;
+    Atomics.add(this.#cells, current + 2, 1);
     return true;
   }
 }

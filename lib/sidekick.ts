@@ -38,6 +38,7 @@ import { canRebindTls, type KeyPair, planServerTls } from "./tls.ts";
 import type { TraceStyle } from "./trace.ts";
 import { type PlaneHandle, startWorkerPlanes } from "./worker_planes.ts";
 import type { Result } from "./result.ts";
+import { RetryBudget } from "./retry.ts";
 
 /** Bad configuration: a one-line message for the user (exit status 2 from the CLI). */
 export class ConfigError extends Error {
@@ -218,6 +219,8 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
   };
   let pprof: PprofServer | undefined;
   let generations = 0;
+  // One retry budget for every data plane, so that its floor does not grow with the workers.
+  const retryBudget = new RetryBudget().memory;
 
   const build = (sitePlan: PlannedEndpoint[][] = plan): Generation => {
     const genPlan = planGeneration(++generations, sitePlan, stats, serverNames);
@@ -273,6 +276,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
         publicIp,
         retries: config.retries,
         retryBufferBytes: config.retryBufferBytes,
+        retryBudget,
       }, {
         pool: () => current.pool,
         onRecord,
@@ -300,6 +304,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       hostBalance: config.hostBalance,
       retries: config.retries,
       retryBufferBytes: config.retryBufferBytes,
+      retryBudget,
       slowStartMs: config.slowStartMs,
       stats: stats.memory,
       generation: current.plan,

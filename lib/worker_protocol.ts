@@ -39,6 +39,8 @@ export interface WorkerInit {
   retries: number;
   /** `--retry-buffer`, bytes. */
   retryBufferBytes: number;
+  /** The retry budget's cells, shared by every data plane. */
+  retryBudget: SharedArrayBuffer;
   /** `--slow-start`, ms. */
   slowStartMs: number;
   /** The shared counters. */

@@ -74,3 +74,16 @@ Deno.test("pickExcept: another UP backend of the site first, then the next sites
   assert.equal(pool.pickExcept([a]), c, "a DOWN backend is no candidate");
   assert.equal(pool.pickExcept([a, c]), undefined);
 });
+
+Deno.test("RetryBudget in shared memory: two isolates' views spend one budget", () => {
+  const a = new RetryBudget({ ratio: 0.2, minPerSecond: 1, windowSeconds: 10 });
+  const b = new RetryBudget({ ratio: 0.2, minPerSecond: 1, windowSeconds: 10 }, a.memory);
+  const t = 5_000_000;
+  for (let i = 0; i < 50; i++) {
+    a.request(t);
+    b.request(t);
+  }
+  let granted = 0;
+  for (let i = 0; i < 100; i++) if ((i % 2 ? a : b).tryRetry(t)) granted++;
+  assert.equal(granted, 30, "0.2 × 100 requests of both + one floor of 10, not two");
+});

@@ -241,7 +241,7 @@ Deno.test("three backends that drop every request see about 1.2× the requests: 
   const sk = await startSidekick([
     ...FLAGS,
     "--workers",
-    "1",
+    "2", // one budget for both workers: its floor is not doubled
     "--retries",
     "2",
     "--health-duration",
