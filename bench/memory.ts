@@ -28,6 +28,7 @@
 
 import { parseArgs } from "node:util";
 import { RUNTIME_FLAGS } from "../tools/compile.ts";
+import { fourPorts, freePort } from "./ports.ts";
 
 const { values } = parseArgs({
   options: {
@@ -109,31 +110,6 @@ function cpuSeconds(pid: number): number {
   const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
   const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-function fourPorts(): number[] {
-  for (let i = 0; i < 200; i++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const ports = [base, base + 1, base + 2, base + 3];
-    if (
-      ports.every((p) => {
-        try {
-          Deno.listen({ hostname: "127.0.0.1", port: p }).close();
-          return true;
-        } catch {
-          return false;
-        }
-      })
-    ) return ports;
-  }
-  throw new Error("no four consecutive free ports");
 }
 
 async function stop(p: Deno.ChildProcess): Promise<void> {

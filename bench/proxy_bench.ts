@@ -21,6 +21,7 @@
 
 import { parseArgs } from "node:util";
 import { RUNTIME_FLAGS } from "../tools/compile.ts";
+import { fourPorts, freePort } from "./ports.ts";
 
 const HELP = `usage: deno task bench [--seconds N] [--rounds N] [--connections N] [--warmup N]
                        [--only ROW[,ROW...]] [--smoke] [--sidekick path/to/main.ts]
@@ -109,32 +110,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
 // Ports and processes
-
-function portFree(port: number): boolean {
-  try {
-    Deno.listen({ hostname: "127.0.0.1", port }).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-/** Four consecutive free ports, so that sidekick's `{a...b}` range can name them all. */
-function fourPorts(): number[] {
-  for (let i = 0; i < 200; i++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const ports = [base, base + 1, base + 2, base + 3];
-    if (ports.every(portFree)) return ports;
-  }
-  throw new Error("no four consecutive free ports on 127.0.0.1");
-}
 
 async function waitPort(port: number, child: Child): Promise<void> {
   for (let i = 0; i < 400; i++) {

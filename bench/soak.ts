@@ -28,6 +28,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { freePort } from "./ports.ts";
 
 const HELP = `usage: deno task soak [--seconds N] [--short] [--backends N] [--clients N] [--seed N]
                       [--kill-every-ms N] [--max-rss-growth-mib N] [--max-fd-growth N]
@@ -171,13 +172,6 @@ async function startBackend(b: Backend): Promise<boolean> {
   } catch { /* already gone */ }
   console.error(`soak: backend :${b.port} did not start: ${c.output.join("\n")}`);
   return false;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: HOST, port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 // ---------------------------------------------------------------------------------------------
