@@ -14,7 +14,7 @@ import { declaredLength, downstreamBody } from "./small_body.ts";
 import { IDEMPOTENT_METHODS, type ReplayMemory, type RetryBudget, retryReason } from "./retry.ts";
 import type { FailedAttempt } from "./record.ts";
 import type { Transport } from "./transport.ts";
-import { BODYLESS_METHODS, NULL_BODY_STATUS } from "./http.ts";
+import { BODYLESS_METHODS, NULL_BODY_STATUS, plainText } from "./http.ts";
 
 /** What the proxy needs besides the request. */
 export interface ProxyContext {
@@ -168,7 +168,7 @@ export async function forward(
         clientFault = true;
         error = clientGone ? CLIENT_GONE : "request body shorter than its Content-Length";
         status = 400;
-        const res = clientError(error);
+        const res = plainText(400, error);
         responseHeaders = [...res.headers];
         return res;
       }
@@ -198,7 +198,7 @@ export async function forward(
       if (failure.kind === "client") clientFault = true;
       if (failure.kind === "client" && !clientGone) {
         status = 400;
-        const res = clientError("request body shorter than its Content-Length");
+        const res = plainText(400, "request body shorter than its Content-Length");
         responseHeaders = [...res.headers];
         return res;
       }
@@ -232,13 +232,5 @@ export async function forward(
     status,
     statusText: upstream.statusText,
     headers: responseHeaders,
-  });
-}
-
-/** The answer to a request the client itself broke (it may be gone and never read it). */
-function clientError(message: string): Response {
-  return new Response(message + "\n", {
-    status: 400,
-    headers: { "content-type": "text/plain; charset=utf-8", "server": "SideKick" },
   });
 }

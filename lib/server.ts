@@ -8,6 +8,7 @@
 import { ALL_OFFLINE, badGateway } from "./error_document.ts";
 import type { Pool } from "./pool.ts";
 import { forward, type ProxyContext, type Target } from "./proxy.ts";
+import { plainText } from "./http.ts";
 
 /** What the router reads at request time. */
 export interface RouterDeps {
@@ -46,18 +47,6 @@ export function splitTarget(url: string): { authority: string; path: string; raw
     : { authority, path: rest.slice(0, q), rawQuery: rest.slice(q + 1) };
 }
 
-function plain(status: number, text: string, extra: Record<string, string> = {}): Response {
-  return new Response(text + "\n", {
-    status,
-    headers: {
-      "content-type": "text/plain; charset=utf-8",
-      "x-content-type-options": "nosniff",
-      "server": "SideKick",
-      ...extra,
-    },
-  });
-}
-
 /** The `Deno.serve` handler of one sidekick. */
 export function createRouter(
   deps: RouterDeps,
@@ -69,16 +58,16 @@ export function createRouter(
       const pem = deps.certificatePem?.();
       return pem
         ? new Response(pem, { headers: { "content-type": "text/plain; charset=utf-8" } })
-        : plain(404, "no configured certificates found");
+        : plainText(404, "no configured certificates found");
     }
     // Bad requests are the client's: answered here, before any backend is picked or blamed.
     const method = req.method;
     if (method !== method.toUpperCase()) {
-      return plain(400, `method names are case-sensitive: "${method}" is not a method`);
+      return plainText(400, `method names are case-sensitive: "${method}" is not a method`);
     }
     const hostHeader = req.headers.get("host");
     if (hostHeader === null && authority === deps.missingHostAuthority?.()) {
-      return plain(400, "an HTTP/1.1 request needs a Host header");
+      return plainText(400, "an HTTP/1.1 request needs a Host header");
     }
     const pool = deps.pool();
     if (path === "/v1/health") {
@@ -87,10 +76,10 @@ export function createRouter(
         : badGateway(ALL_OFFLINE, path);
     }
     if (method === "CONNECT") {
-      return plain(501, "sidekick is not a forward proxy: CONNECT is not supported");
+      return plainText(501, "sidekick is not a forward proxy: CONNECT is not supported");
     }
     if (hostHeader !== null && hostHeader.toLowerCase() !== authority.toLowerCase()) {
-      return plain(400, "absolute-form request targets are not supported; send origin-form");
+      return plainText(400, "absolute-form request targets are not supported; send origin-form");
     }
     const target: Target = { path, rawQuery, host: hostHeader ?? authority };
     const upgrade = req.headers.get("upgrade");
@@ -98,7 +87,7 @@ export function createRouter(
       if (upgrade.toLowerCase() === "websocket" && deps.websocket) {
         return deps.websocket(req, info, target);
       }
-      return plain(501, `protocol upgrade to "${upgrade}" is not supported`);
+      return plainText(501, `protocol upgrade to "${upgrade}" is not supported`);
     }
     const backend = pool.pick();
     if (!backend) return badGateway(ALL_OFFLINE, path);
