@@ -41,14 +41,6 @@ export function connectionTokens(headers: Headers): string[] {
   return value.split(",").map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0);
 }
 
-/** Removes hop-by-hop headers and those named in `Connection`, in place. */
-export function stripHopByHop(headers: Headers): Headers {
-  const named = connectionTokens(headers);
-  for (const name of HOP_BY_HOP) headers.delete(name);
-  for (const name of named) headers.delete(name);
-  return headers;
-}
-
 /** Whether an address is loopback (`127.0.0.0/8`, `::1`, `::ffff:127.x`, `localhost`). */
 export function isLoopback(ip: string): boolean {
   return ip === "::1" || ip === "localhost" || ip.startsWith("127.") ||
@@ -131,11 +123,6 @@ export function downstreamHeaderList(upstream: Headers): [string, string][] {
   out.push(["x-proxy", "true"]);
   if (!server) out.push(["server", "SideKick"]);
   return out;
-}
-
-/** {@linkcode downstreamHeaderList} as a `Headers` object. */
-export function downstreamResponseHeaders(upstream: Headers): Headers {
-  return new Headers(downstreamHeaderList(upstream));
 }
 
 /** This machine's first non-loopback address (IPv4 preferred), or `fallback` when none. */
