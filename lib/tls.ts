@@ -80,6 +80,32 @@ export function isEncryptedKey(block: string): boolean {
     /^Proc-Type:\s*4,\s*ENCRYPTED\s*$/m.test(block);
 }
 
+/** The DER of the PBES2 object identifier (1.2.840.113549.1.5.13). */
+const PBES2_OID = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d];
+
+/**
+ * Whether an encrypted key block uses a scheme the runtime decrypts: every legacy PEM cipher it
+ * names (DES-EDE3-CBC, AES-CBC), and PBES2 for PKCS#8. Decrypting with a wrong password can yield
+ * garbage that the key decoder then calls "unsupported"; only this check tells that apart from a
+ * scheme (such as PKCS#8 PBES1) that really is unsupported.
+ */
+function supportedScheme(block: string): boolean {
+  if (!/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(block)) return true;
+  const base64 = block.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
+  let der: Uint8Array;
+  try {
+    der = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  } catch {
+    return true; // not base64: let the wrong-password message stand
+  }
+  // The algorithm identifier comes first, within the first few dozen bytes.
+  const head = der.subarray(0, 64);
+  for (let i = 0; i + PBES2_OID.length <= head.length; i++) {
+    if (PBES2_OID.every((b, j) => head[i + j] === b)) return true;
+  }
+  return false;
+}
+
 /**
  * The private key of a `--key` file as unencrypted PKCS#8 PEM. Accepts PKCS#8, PKCS#1 (RSA) and
  * SEC1 (EC) keys, plain or encrypted: legacy `Proc-Type: 4,ENCRYPTED` PEM (DES-EDE3-CBC,
@@ -114,7 +140,7 @@ export function decryptPrivateKey(text: string, keyPath: string, password = ""):
   } catch (e) {
     const why = message(e);
     if (!encrypted) return err(`--key: ${q(keyPath)} is not a valid private key: ${why}`);
-    if (/unsupported/i.test(why)) {
+    if (/unsupported/i.test(why) && !supportedScheme(block)) {
       return err(
         `--key-password: unable to decrypt ${q(keyPath)}: unsupported encryption scheme ` +
           "(re-encrypt it with PBES2: openssl pkcs8 -topk8 -v2 aes-256-cbc)",

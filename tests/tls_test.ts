@@ -596,3 +596,23 @@ Deno.test("createSidekick with --auto-tls-host: banner, PEM at GET /v1/certifica
     await backends[0].close();
   }
 });
+
+Deno.test("decryptPrivateKey: a wrong password whose garbage the decoder calls 'unsupported' is still a wrong password", async () => {
+  const c = await serverCerts();
+  const text = Deno.readTextFileSync(c.rsaKeyLegacyDes3);
+  // About one wrong password in 400 decrypts to bytes with valid padding, which the key decoder
+  // then rejects as "unsupported": find one, so the test does not depend on luck.
+  let password: string | undefined;
+  for (let i = 0; i < 50_000 && password === undefined; i++) {
+    try {
+      createPrivateKey({ key: text, format: "pem", passphrase: `wrong-${i}` });
+    } catch (e) {
+      if (/unsupported/i.test((e as Error).message)) password = `wrong-${i}`;
+    }
+  }
+  assert.ok(password, "a wrong password that decodes to garbage");
+  assert.deepEqual(
+    decryptPrivateKey(text, "k.pem", password),
+    { ok: false, error: '--key-password: unable to decrypt "k.pem": wrong password' },
+  );
+});
