@@ -69,6 +69,8 @@ export class Backend {
   readonly endpoint: string;
   /** 1-based site number (priority tier). */
   readonly site: number;
+  /** Its row in the generation's shared cells (UP flag, outlier and latency state). */
+  readonly index: number;
   /** `scheme://host[:port]` of the endpoint: where proxied requests go. */
   readonly origin: string;
   /** The full URL of the active health check. */
@@ -101,7 +103,7 @@ export class Backend {
     this.#onTransition = onTransition;
     this.#downSince = now;
     this.#state = cells?.state ?? new Int32Array(1);
-    this.#stateIndex = cells?.stateIndex ?? 0;
+    this.#stateIndex = this.index = cells?.stateIndex ?? 0;
     this.#inflight = cells?.inflight ?? new Int32Array(1);
     this.#inflightIndex = cells?.inflightIndex ?? 0;
     this.#since = cells?.since ?? new Float64Array(this.#stateIndex + 1);

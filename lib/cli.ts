@@ -179,9 +179,9 @@ const FLAGS: readonly FlagSpec[] = [
     name: "host-balance",
     kind: "string",
     usage:
-      "specify the algorithm to select backend host when load balancing, supported values are 'least', 'random'",
+      "specify the algorithm to select backend host when load balancing, supported values are 'least', 'random', 'ewma'",
     defaultText: JSON.stringify(DEFAULTS.hostBalance),
-    expects: "'least' or 'random'",
+    expects: "'least', 'random' or 'ewma'",
   },
   {
     name: "retries",
@@ -230,6 +230,35 @@ const FLAGS: readonly FlagSpec[] = [
     expects: DURATION_EXPECTS,
     usage: "ramp a recovered backend's share of new requests up over this long (0s: off)",
     defaultText: formatDuration(DEFAULTS.slowStartMs),
+  },
+  {
+    name: "response-timeout",
+    kind: "duration",
+    zeroOk: true,
+    expects: DURATION_EXPECTS,
+    usage: "longest wait for a backend's response headers once the request is sent; then retry " +
+      "elsewhere when safe, else 504 (0s: no bound)",
+    defaultText: formatDuration(DEFAULTS.responseTimeoutMs),
+  },
+  {
+    name: "eject-after",
+    kind: "int",
+    usage: "consecutive failures (timeouts, resets, refused connections) that take a backend " +
+      "out of picking for a while, even while its health check passes (0: never)",
+    defaultText: String(DEFAULTS.ejectAfter),
+    placeholder: "N",
+    expects: "a whole number of failures in 0..1000",
+    min: 0,
+    max: 1000,
+  },
+  {
+    name: "hedge-after",
+    kind: "duration",
+    zeroOk: true,
+    expects: DURATION_EXPECTS,
+    usage: "send a GET or HEAD without response headers after this long to another backend too; " +
+      "the first answer wins (0s: off)",
+    defaultText: formatDuration(DEFAULTS.hedgeAfterMs),
   },
   {
     name: "workers",
@@ -391,6 +420,7 @@ function applyFlag(draft: Draft, flag: FlagSpec, value: string | undefined): str
       else if (flag.name === "retries") config.retries = n;
       else if (flag.name === "health-rise") config.healthRise = n;
       else if (flag.name === "health-fall") config.healthFall = n;
+      else if (flag.name === "eject-after") config.ejectAfter = n;
       return undefined;
     }
     case "duration": {
@@ -402,6 +432,8 @@ function applyFlag(draft: Draft, flag: FlagSpec, value: string | undefined): str
       if (flag.name === "health-duration") config.healthDurationMs = parsed.value;
       else if (flag.name === "health-timeout") config.healthTimeoutMs = parsed.value;
       else if (flag.name === "slow-start") config.slowStartMs = parsed.value;
+      else if (flag.name === "response-timeout") config.responseTimeoutMs = parsed.value;
+      else if (flag.name === "hedge-after") config.hedgeAfterMs = parsed.value;
       else config.dnsTtlMs = parsed.value;
       return undefined;
     }
@@ -511,9 +543,9 @@ function setString(draft: Draft, flag: FlagSpec, value: string): string | undefi
       config.pprof = value;
       break;
     case "host-balance": {
-      if (value !== "" && value !== "least" && value !== "random") {
+      if (value !== "" && value !== "least" && value !== "random" && value !== "ewma") {
         return `--host-balance: invalid value ${JSON.stringify(value)}; ` +
-          `accepted values are 'least', 'random'`;
+          `accepted values are 'least', 'random', 'ewma'`;
       }
       config.hostBalance = (value || "least") as HostBalance;
       break;
@@ -550,6 +582,13 @@ function crossCheck(draft: Draft): string | undefined {
   }
   if (c.clientKey !== "" && c.clientCert === "") {
     return "--client-key: given without --client-cert; mTLS towards backends needs both";
+  }
+  if (c.hedgeAfterMs > 0 && c.retries === 0) {
+    return "--hedge-after: hedges spend the retry budget; it needs --retries of 1 or more";
+  }
+  if (c.hedgeAfterMs > 0 && c.responseTimeoutMs > 0 && c.hedgeAfterMs >= c.responseTimeoutMs) {
+    return "--hedge-after: must be shorter than --response-timeout " +
+      `(${formatDuration(c.responseTimeoutMs)}), or the attempt is abandoned before it is hedged`;
   }
   if (c.keyPassword !== "" && c.key === "") {
     return "--key-password: given without --key; it decrypts the server key of --cert/--key";

@@ -4,8 +4,11 @@
  * @module
  */
 
-/** Backend selection policy inside one site. */
-export type HostBalance = "least" | "random";
+/**
+ * Backend selection policy inside one site: fewest in flight, uniform, or power of two choices
+ * over a peak-sensitive moving average of response-header latency.
+ */
+export type HostBalance = "least" | "random" | "ewma";
 
 /** Everything a sidekick needs to run; one field per command-line flag plus the SITE arguments. */
 export interface Config {
@@ -75,6 +78,12 @@ export interface Config {
   healthFall: number;
   /** `--slow-start`: a recovered backend's share ramps up over this long, ms (0: off). */
   slowStartMs: number;
+  /** `--response-timeout`: longest wait for a backend's response headers once sent, ms (0: none). */
+  responseTimeoutMs: number;
+  /** `--eject-after`: consecutive failures that take a backend out of picking for a while (0: off). */
+  ejectAfter: number;
+  /** `--hedge-after`: a bodyless GET/HEAD without response headers this long goes elsewhere too, ms (0: off). */
+  hedgeAfterMs: number;
   /** `--tls-max` (hidden): only `1.3` is supported by the Deno TLS stack. */
   tlsMax: string;
   /** The SITE arguments, in priority order, unexpanded. */
@@ -115,6 +124,9 @@ export const DEFAULTS: Readonly<Omit<Config, "sites" | "statusCodes">> = Object.
   healthRise: 1,
   healthFall: 1,
   slowStartMs: 0,
+  responseTimeoutMs: 60_000,
+  ejectAfter: 5,
+  hedgeAfterMs: 0,
   tlsMax: "1.3",
 });
 

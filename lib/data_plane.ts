@@ -20,6 +20,8 @@ import { type KeyPair, serveTls, type TlsServer } from "./tls.ts";
 import { type BackendTls, createTransport, httpClientTlsOptions } from "./transport.ts";
 import { proxyWebSocket } from "./websocket.ts";
 import { ReplayMemory, RetryBudget } from "./retry.ts";
+import { BackendChoice } from "./choice.ts";
+import type { Ejection } from "./outlier.ts";
 
 /** Where and how one data plane listens and connects. */
 export interface DataPlaneSettings {
@@ -45,6 +47,10 @@ export interface DataPlaneSettings {
   retryBufferBytes: number;
   /** The cells of the retry budget shared by every data plane (default: a budget of its own). */
   retryBudget?: SharedArrayBuffer;
+  /** `--response-timeout`, ms (0 or absent: none). */
+  responseTimeoutMs?: number;
+  /** `--hedge-after`, ms (0 or absent: no hedges). */
+  hedgeAfterMs?: number;
 }
 
 /**
@@ -65,6 +71,8 @@ export interface DataPlaneHooks {
   metrics(req: Request): Response | Promise<Response>;
   /** Error lines (a handler that threw, a failed certificate swap). */
   onError(text: string): void;
+  /** This isolate ejected a backend (`--eject-after`): log it, count it. */
+  onEjection?(backend: Backend, ejection: Ejection): void;
 }
 
 /** A listening data plane. */
@@ -94,8 +102,14 @@ export function startDataPlane(
   });
   const inflight = new Set<AbortController>();
   const publicIp = settings.publicIp;
+  const choice = new BackendChoice(hooks.pool, {
+    responseTimeoutMs: settings.responseTimeoutMs ?? 0,
+    hedgeAfterMs: settings.hedgeAfterMs ?? 0,
+    onEjection: hooks.onEjection,
+  });
   const router = createRouter({
     pool: hooks.pool,
+    choice,
     certificatePem: () => settings.certificatePem,
     missingHostAuthority: () => settings.tls ? undefined : noHost,
     metrics: hooks.metrics,
@@ -106,18 +120,19 @@ export function startDataPlane(
       onEject: hooks.onEject,
       inflight,
       smallBodies: settings.tls !== undefined,
+      gray: choice,
       retry: settings.retries > 0
         ? {
           retries: settings.retries,
           bufferBytes: settings.retryBufferBytes,
           memory: new ReplayMemory(settings.retryBufferBytes * REPLAY_BODIES),
           budget: new RetryBudget({}, settings.retryBudget),
-          pick: (tried) => hooks.pool().pickExcept(tried),
+          pick: (tried) => choice.forRetry(tried),
         }
         : undefined,
     },
     websocket: (req, info, target) => {
-      const backend = hooks.pool().pick();
+      const backend = choice.forWebSocket();
       if (!backend) return badGateway(ALL_OFFLINE, target.path);
       return proxyWebSocket(req, info, backend, target, { client: wsClient, publicIp });
     },

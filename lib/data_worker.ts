@@ -33,6 +33,7 @@ function start(init: WorkerInit): void {
     return poolOf(plan, stats, {
       hostBalance: init.hostBalance,
       slowStartMs: init.slowStartMs,
+      ejectAfter: init.ejectAfter,
       // Only a passive ejection makes a transition here; the control plane logs it.
       onTransition: (t) => {
         const planned = plan.sites[t.site - 1]?.find((x) => x.endpoint === t.endpoint);
@@ -44,6 +45,7 @@ function start(init: WorkerInit): void {
     });
   };
   let pool = build(init.generation);
+  let currentId = init.generation.id;
 
   let lines: string[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -85,6 +87,7 @@ function start(init: WorkerInit): void {
     switch (m.t) {
       case "generation":
         pool = build(m.plan);
+        currentId = m.plan.id;
         plane?.addServerNames(new Map(m.plan.serverNames));
         break;
       case "certificate": {
@@ -115,10 +118,23 @@ function start(init: WorkerInit): void {
     retries: init.retries,
     retryBufferBytes: init.retryBufferBytes,
     retryBudget: init.retryBudget,
+    responseTimeoutMs: init.responseTimeoutMs,
+    hedgeAfterMs: init.hedgeAfterMs,
   }, {
     pool: () => pool,
     onRecord,
     onEject: () => {}, // reported through onTransition above
+    onEjection: (b, e) => {
+      stats.countEjection(b.endpoint);
+      post({
+        t: "outlier",
+        generation: pool.has(b) ? currentId : -1,
+        stateIndex: b.index,
+        count: e.count,
+        durationMs: e.durationMs,
+        at: Date.now(),
+      });
+    },
     metrics,
     onError: (text) => post({ t: "error", text }),
   }).then((p) => {

@@ -1,5 +1,5 @@
 /**
- * The 502 error document sidekick answers with when no backend can serve a request,
+ * The 502 (and 504) error document sidekick answers with when no backend can serve a request,
  * with two fixes over the Go sidekick's: `Content-Type: application/xml` and XML-escaped values.
  * @module
  */
@@ -27,9 +27,9 @@ export function escapeXml(text: string): string {
   );
 }
 
-/** The XML body: `<Error><Code>BackendDown</Code>…` on a single line. */
-export function errorDocumentXml(message: string, resource: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?><Error><Code>BackendDown</Code>` +
+/** The XML body: `<Error><Code>BackendDown</Code>…` (or another code) on a single line. */
+export function errorDocumentXml(message: string, resource: string, code = "BackendDown"): string {
+  return `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code>` +
     `<Message>The remote server returned an error (${escapeXml(message)})</Message>` +
     `<Resource>${escapeXml(resource)}</Resource></Error>`;
 }
@@ -41,6 +41,22 @@ export function badGateway(message: string, resource: string): Response {
     headers: {
       "content-type": "application/xml",
       "retry-after": String(RETRY_AFTER_SECONDS),
+      "server": "SideKick",
+    },
+  });
+}
+
+/**
+ * The whole 504 response: a backend had no response headers within `--response-timeout` and the
+ * request could not go elsewhere. `Retry-After` is short: the next attempt will likely be picked
+ * elsewhere (the backend that hung is on its way to being ejected).
+ */
+export function gatewayTimeout(message: string, resource: string): Response {
+  return new Response(errorDocumentXml(message, resource, "GatewayTimeout"), {
+    status: 504,
+    headers: {
+      "content-type": "application/xml",
+      "retry-after": "1",
       "server": "SideKick",
     },
   });

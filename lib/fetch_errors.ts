@@ -46,6 +46,12 @@ export type TlsProblem =
 /** The reason attached to an abort caused by the client going away. */
 export const CLIENT_GONE = "client went away";
 
+/** The abort reason of an attempt that had no response headers within `--response-timeout`. */
+export const RESPONSE_TIMEOUT = "no response headers within --response-timeout";
+
+/** The abort reason of the attempt that lost a hedge race (`--hedge-after`). */
+export const HEDGE_LOST = "another attempt answered first";
+
 /** The reason attached to exchanges cut because sidekick stops (drain deadline passed). */
 export const SHUTTING_DOWN = "sidekick is shutting down";
 
@@ -154,6 +160,10 @@ function shorten(text: string): string {
 export function classifyFetchError(e: unknown, clientGone = false): Failure {
   if (e === SHUTTING_DOWN) {
     return { kind: "shutdown", message: SHUTTING_DOWN, marksDown: false, beforeSend: false };
+  }
+  if (e === RESPONSE_TIMEOUT) {
+    // A gray failure: counted towards ejection (`--eject-after`), never a DOWN mark of its own.
+    return { kind: "timeout", message: RESPONSE_TIMEOUT, marksDown: false, beforeSend: false };
   }
   if (clientGone || e === CLIENT_GONE) {
     return { kind: "client", message: CLIENT_GONE, marksDown: false, beforeSend: false };

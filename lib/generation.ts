@@ -11,6 +11,8 @@ import { Backend, type TransitionListener } from "./backend.ts";
 import type { Random } from "./balancer.ts";
 import type { HostBalance } from "./config.ts";
 import type { PlannedEndpoint } from "./dns.ts";
+import { type OutlierMemory, outlierMemory, Outliers } from "./outlier.ts";
+import { ewmaMemory, PeakEwma } from "./peak_ewma.ts";
 import { Pool } from "./pool.ts";
 import type { Stats } from "./stats.ts";
 
@@ -32,6 +34,10 @@ export interface GenerationPlan {
   state: SharedArrayBuffer;
   /** One float64 per backend: when it came back UP (slow start), written by health checks. */
   since: SharedArrayBuffer;
+  /** Outlier-ejection rows, one per backend (`--eject-after`). */
+  outliers: OutlierMemory;
+  /** Latency-estimate rows, one per backend (`--host-balance ewma`). */
+  latency: SharedArrayBuffer;
   /** The backends of each site, in priority order. */
   sites: PlannedBackend[][];
   /** Endpoint → counter slot of every endpoint in the sites (see `Stats.adopt`). */
@@ -59,6 +65,8 @@ export function planGeneration(
     id,
     state: new SharedArrayBuffer(Math.max(1, n) * 4),
     since: new SharedArrayBuffer(Math.max(1, n) * 8),
+    outliers: outlierMemory(n),
+    latency: ewmaMemory(n),
     sites: planned,
     slots,
     serverNames: [...serverNames],
@@ -75,6 +83,8 @@ export interface PoolSettings {
   random?: Random;
   /** `--slow-start`, ms (0: off). */
   slowStartMs?: number;
+  /** `--eject-after` (0 or absent: off). */
+  ejectAfter?: number;
 }
 
 /**
@@ -99,5 +109,7 @@ export function poolOf(plan: GenerationPlan, stats: Stats, settings: PoolSetting
   );
   return new Pool(sites, settings.hostBalance, settings.random, {
     slowStartMs: settings.slowStartMs,
+    outliers: new Outliers(plan.outliers, settings.ejectAfter ?? 0),
+    ewma: new PeakEwma(plan.latency),
   });
 }

@@ -10,7 +10,12 @@
  * - `sidekick_health_checks_total{endpoint,result="success|failure"}`;
  * - `sidekick_health_error_counts{endpoint}`: failed health checks (the Go name, kept for
  *   compatibility; typed `untyped` because a counter's name must end in `_total`);
- * - `sidekick_retries_total{endpoint,reason="connect|closed"}`: failed attempts retried elsewhere;
+ * - `sidekick_retries_total{endpoint,reason="connect|closed|timeout"}`: failed attempts retried
+ *   elsewhere;
+ * - `sidekick_backend_ejections_total{endpoint}` and the `sidekick_backend_ejected{endpoint,site}`
+ *   gauge: outlier ejections (`--eject-after`);
+ * - `sidekick_hedges_total{endpoint,winner="hedge|primary"}`: requests hedged because `endpoint`
+ *   had not answered within `--hedge-after`, by the attempt that answered first;
  * - `sidekick_retry_budget_exhausted_total{endpoint}`: failed attempts not retried, budget spent;
  * - `sidekick_backend_up{endpoint,site}`, `sidekick_requests_in_flight{endpoint}` gauges;
  * - `sidekick_request_duration_seconds{endpoint}` histogram;
@@ -50,6 +55,8 @@ export interface BackendSample {
   up: boolean;
   /** Requests in flight. */
   inflight: number;
+  /** Whether it is ejected now (`--eject-after`). */
+  ejected?: boolean;
 }
 
 /** Process figures; each is omitted when the platform or the permissions do not give it. */
@@ -203,12 +210,43 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
       name,
       "counter",
       "Failed attempts retried on another backend, by the endpoint that failed and why " +
-        "(connect: nothing was sent; closed: the connection closed before a response)",
+        "(connect: nothing was sent; closed: the connection closed before a response; " +
+        "timeout: no response headers within --response-timeout)",
     );
     for (const e of endpoints) {
       const s = statsOf(e);
       f.lines.push(sample(name, [["endpoint", e], ["reason", "closed"]], s.retriesClosed));
       f.lines.push(sample(name, [["endpoint", e], ["reason", "connect"]], s.retriesConnect));
+      f.lines.push(sample(name, [["endpoint", e], ["reason", "timeout"]], s.retriesTimeout));
+    }
+  }
+  perEndpoint(
+    "sidekick_backend_ejections_total",
+    "counter",
+    "Outlier ejections: consecutive failures took the backend out of picking for a while",
+    (s) => s.ejections,
+  );
+  {
+    const name = "sidekick_backend_ejected";
+    const f = family(name, "gauge", "Whether the backend is ejected (1) by outlier detection now");
+    for (const b of snapshot.backends) {
+      f.lines.push(
+        sample(name, [["endpoint", b.endpoint], ["site", String(b.site)]], +!!b.ejected),
+      );
+    }
+  }
+  {
+    const name = "sidekick_hedges_total";
+    const f = family(
+      name,
+      "counter",
+      "Requests hedged because the endpoint had not answered within --hedge-after, by the " +
+        "attempt that answered first",
+    );
+    for (const e of endpoints) {
+      const s = statsOf(e);
+      f.lines.push(sample(name, [["endpoint", e], ["winner", "hedge"]], s.hedgesWon));
+      f.lines.push(sample(name, [["endpoint", e], ["winner", "primary"]], s.hedgesLost));
     }
   }
   perEndpoint(
@@ -390,12 +428,15 @@ export function createMetricsHandler(source: MetricsSource): (req: Request) => P
   return async (req) => {
     inFlight++;
     try {
+      const pool = source.pool();
+      const now = Date.now();
       const text = renderMetrics({
-        backends: source.pool().backends.map((b) => ({
+        backends: pool.backends.map((b) => ({
           endpoint: b.endpoint,
           site: b.site,
           up: b.up,
           inflight: b.inflight,
+          ejected: pool.outliers?.ejected(b.index, now) ?? false,
         })),
         stats: source.stats,
         traceLinesDropped: source.traceLinesDropped?.(),

@@ -6,8 +6,9 @@
  */
 
 import type { Backend } from "./backend.ts";
-import { badGateway } from "./error_document.ts";
-import { classifyFetchError, CLIENT_GONE } from "./fetch_errors.ts";
+import { exchange, type ExchangePlan, type HedgeNote } from "./attempt.ts";
+import { badGateway, gatewayTimeout } from "./error_document.ts";
+import { classifyFetchError, CLIENT_GONE, RESPONSE_TIMEOUT } from "./fetch_errors.ts";
 import { downstreamHeaderList, upstreamHeaderList } from "./headers.ts";
 import type { RecordListener } from "./record.ts";
 import { declaredLength, downstreamBody } from "./small_body.ts";
@@ -35,7 +36,31 @@ export interface ProxyContext {
   smallBodies?: boolean;
   /** Retries after a failed attempt (`--retries`, 0 or absent: none) and what they need. */
   retry?: RetryContext;
+  /** Bounds on waiting for a backend, and where attempts' outcomes go (absent: no bounds). */
+  gray?: GrayContext;
 }
+
+/**
+ * Gray failures: how long to wait for response headers, when to hedge, and the listener of every
+ * attempt's outcome (outlier ejection and latency-aware balancing feed on it).
+ */
+export interface GrayContext {
+  /** `--response-timeout`, ms (0: none). */
+  responseTimeoutMs: number;
+  /** `--hedge-after`, ms (0: no hedges). */
+  hedgeAfterMs: number;
+  /** An attempt failed (transport failure or timeout) after `ms`. */
+  failed(backend: Backend, ms: number): void;
+  /** An attempt had response headers with `status` after `ms`. */
+  answered(backend: Backend, status: number, ms: number): void;
+  /** An attempt was cancelled after `ms` because another answered first. */
+  lost(backend: Backend, ms: number): void;
+  /** The backend for a hedge of an attempt on `primary` (before the budget is asked). */
+  forHedge(primary: Backend): Backend | undefined;
+}
+
+/** Streamed uploads up to this size count as sent at once (without `--retries`). */
+const SMALL_UPLOAD = 1 << 20;
 
 /** What retrying on another backend needs. */
 export interface RetryContext {
@@ -98,7 +123,7 @@ export async function forward(
   const method = req.method;
   const retry = ctx.retry;
   retry?.budget.request(start);
-  const controller = new AbortController();
+  let controller = new AbortController();
   let clientGone = false;
   const onClientAbort = () => {
     clientGone = true;
@@ -117,6 +142,7 @@ export async function forward(
   let retryDenied = false;
   let clientFault = false;
   let kept = 0; // bytes reserved in the replay memory
+  let hedge: HedgeNote | undefined;
   const finish = (completed: boolean) => {
     signal.removeEventListener("abort", onClientAbort);
     ctx.inflight?.delete(controller);
@@ -143,6 +169,7 @@ export async function forward(
       retried,
       retryDenied,
       clientFault,
+      hedge,
     });
   };
   info.completed.then(() => finish(true), () => finish(false));
@@ -179,21 +206,62 @@ export async function forward(
   }
 
   const pathAndQuery = target.path + (target.rawQuery ? "?" + target.rawQuery : "");
+  const send = (b: Backend, s: AbortSignal) =>
+    ctx.transport.fetch(b.origin + pathAndQuery, {
+      method,
+      headers: requestHeaders,
+      body,
+      redirect: "manual",
+      signal: s,
+    });
+  const gray = ctx.gray;
+  // The response timeout starts once the request is sent: at once for a request without a body
+  // or with one kept in memory (or small enough to be sent in a moment); an upload streamed
+  // through, larger than that, has no bound on its wait (its sending time is unknown).
+  const bounded = replayable || body === null ||
+    (declaredLength(req.headers) ?? Infinity) <= (retry?.bufferBytes ?? SMALL_UPLOAD);
+  const plan: ExchangePlan = {
+    send,
+    responseTimeoutMs: gray && bounded ? gray.responseTimeoutMs : 0,
+    hedgeAfterMs: gray && body === null && (method === "GET" || method === "HEAD")
+      ? gray.hedgeAfterMs
+      : 0,
+    pickHedge: (primary) => {
+      if (!retry) return undefined;
+      const next = gray!.forHedge(primary);
+      return next && retry.budget.tryRetry(Date.now()) ? next : undefined;
+    },
+    parent: controller.signal,
+    onFailed: (a, e, ms) => {
+      const failure = classifyFetchError(e, clientGone);
+      if (failure.marksDown && a.backend.markDown(failure.message)) ctx.onEject?.(a.backend);
+      if (failure.kind !== "client") gray?.failed(a.backend, ms);
+    },
+    onLost: (a, ms) => gray?.lost(a.backend, ms),
+  };
   let upstream: Response;
   for (;;) {
-    try {
-      upstream = await ctx.transport.fetch(backend.origin + pathAndQuery, {
-        method,
-        headers: requestHeaders,
-        body,
-        redirect: "manual",
-        signal: controller.signal,
-      });
+    const outcome = await exchange(plan, { backend, controller });
+    hedge = outcome.hedge;
+    const attempt = outcome.ok ? outcome.winner : outcome.failed;
+    backend = attempt.backend;
+    if (attempt.controller !== controller) {
+      ctx.inflight?.delete(controller);
+      controller = attempt.controller;
+      ctx.inflight?.add(controller);
+    }
+    if (outcome.ok) {
+      upstream = outcome.response;
       break;
-    } catch (e) {
+    }
+    {
+      const e = outcome.error;
       const failure = classifyFetchError(e, clientGone);
       error = failure.message;
       if (failure.marksDown && backend.markDown(failure.message)) ctx.onEject?.(backend);
+      if (failure.kind !== "client" && failure.kind !== "shutdown") {
+        gray?.failed(backend, performance.now() - t0);
+      }
       // A client that went away, or a streamed body that ended early: never the backend's fault.
       if (failure.kind === "client") clientFault = true;
       if (failure.kind === "client" && !clientGone) {
@@ -213,17 +281,28 @@ export async function forward(
           backend.end();
           next.begin();
           backend = next;
+          if (controller.signal.aborted) {
+            ctx.inflight?.delete(controller);
+            controller = new AbortController();
+            ctx.inflight?.add(controller);
+            plan.parent = controller.signal;
+          }
           continue;
         }
         retryDenied = true;
       }
-      const res = badGateway(failure.message, target.path);
+      const timedOut = e === RESPONSE_TIMEOUT;
+      status = timedOut ? 504 : 502;
+      const res = timedOut
+        ? gatewayTimeout(failure.message, target.path)
+        : badGateway(failure.message, target.path);
       responseHeaders = [...res.headers];
       return res;
     }
   }
   ttfbMs = performance.now() - t0;
   status = upstream.status;
+  gray?.answered(backend, status, ttfbMs);
   responseHeaders = downstreamHeaderList(upstream.headers);
   let responseBody: BodyInit | null = null;
   if (NULL_BODY_STATUS.has(status)) await upstream.body?.cancel();

@@ -20,6 +20,16 @@ export interface FailedAttempt {
   error: string;
 }
 
+/** A hedge that was sent: where to, and whether it delivered the response. */
+export interface HedgeNote {
+  /** The backend the hedge went to. */
+  endpoint: string;
+  /** The backend that had not answered in time. */
+  primary: string;
+  /** True when the hedge answered first. */
+  won: boolean;
+}
+
 /** One finished exchange with a backend. */
 export interface ExchangeRecord {
   /** `request` for proxied traffic, `health` for an active check. */
@@ -65,6 +75,8 @@ export interface ExchangeRecord {
    * `Content-Length`): no backend's error counters see it.
    */
   clientFault?: boolean;
+  /** A hedge was sent (`--hedge-after`): where to, and which attempt answered. */
+  hedge?: HedgeNote;
   /** rx/tx as counted by `exchangeSizes`, memoised there (counters and traces both need them). */
   sizes?: { rx: number; tx: number };
 }

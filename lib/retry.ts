@@ -5,7 +5,8 @@
  * - A failure before anything was sent (connection refused, DNS, TLS handshake) never reached
  *   the backend: any method may go elsewhere, if its body can be sent again intact.
  * - A connection closed or reset before any response byte may have delivered the request: only
- *   idempotent methods (RFC 9110 §9.2.2) go elsewhere, again only with a replayable body.
+ *   idempotent methods (RFC 9110 §9.2.2) go elsewhere, again only with a replayable body. So does
+ *   an attempt abandoned for having no response headers within `--response-timeout`.
  * - Nothing else is retried: not a response status (a backend's 5xx is its answer), not a
  *   failure after the response began, not a client that went away.
  *
@@ -16,7 +17,7 @@
  * @module
  */
 
-import type { Failure } from "./fetch_errors.ts";
+import { type Failure, RESPONSE_TIMEOUT } from "./fetch_errors.ts";
 
 /** Methods whose repetition has the same effect as one request (RFC 9110 §9.2.2). */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
@@ -28,8 +29,11 @@ export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
   "DELETE",
 ]);
 
-/** Why an attempt was retried: nothing was sent, or the connection closed before a response. */
-export type RetryReason = "connect" | "closed";
+/**
+ * Why an attempt was retried: nothing was sent, the connection closed before a response, or no
+ * response headers came within `--response-timeout`.
+ */
+export type RetryReason = "connect" | "closed" | "timeout";
 
 /**
  * The reason to retry after `failure` of a `method` request, or undefined when it must not be
@@ -40,6 +44,7 @@ export function retryReason(failure: Failure, method: string): RetryReason | und
   if ((failure.kind === "closed" || failure.kind === "reset") && IDEMPOTENT_METHODS.has(method)) {
     return "closed";
   }
+  if (failure.message === RESPONSE_TIMEOUT && IDEMPOTENT_METHODS.has(method)) return "timeout";
   return undefined;
 }
 

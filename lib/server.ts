@@ -6,6 +6,7 @@
  */
 
 import { ALL_OFFLINE, badGateway } from "./error_document.ts";
+import type { BackendChoice } from "./choice.ts";
 import type { Pool } from "./pool.ts";
 import { forward, type ProxyContext, type Target } from "./proxy.ts";
 import { plainText } from "./http.ts";
@@ -14,6 +15,8 @@ import { plainText } from "./http.ts";
 export interface RouterDeps {
   /** The current pool (swapped on SIGHUP). */
   pool(): Pool;
+  /** Picks the backend of each request (default: the pool's pick). */
+  choice?: BackendChoice;
   /** Proxy settings. */
   proxy: ProxyContext;
   /** Answers `/.prometheus/metrics`, if metrics are enabled. */
@@ -89,7 +92,7 @@ export function createRouter(
       }
       return plainText(501, `protocol upgrade to "${upgrade}" is not supported`);
     }
-    const backend = pool.pick();
+    const backend = deps.choice ? deps.choice.forRequest() : pool.pick();
     if (!backend) return badGateway(ALL_OFFLINE, path);
     return forward(req, info, backend, target, deps.proxy);
   };

@@ -39,6 +39,7 @@ import type { TraceStyle } from "./trace.ts";
 import { type PlaneHandle, startWorkerPlanes } from "./worker_planes.ts";
 import type { Result } from "./result.ts";
 import { RetryBudget } from "./retry.ts";
+import { formatDuration } from "./duration.ts";
 
 /** Bad configuration: a one-line message for the user (exit status 2 from the CLI). */
 export class ConfigError extends Error {
@@ -227,6 +228,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
     const pool = poolOf(genPlan, stats, {
       hostBalance: config.hostBalance,
       slowStartMs: config.slowStartMs,
+      ejectAfter: config.ejectAfter,
       onTransition: (t) => options.onTransition?.(t),
       random,
     });
@@ -262,6 +264,14 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
     current.checker.backendDown(backend);
   };
 
+  /** An outlier ejection, logged once by the control plane whichever isolate made it. */
+  const logEjection = (endpoint: string, count: number, durationMs: number) => {
+    info(
+      `${endpoint} ejected for ${formatDuration(durationMs)} after ${config.ejectAfter} ` +
+        `consecutive failures (ejection ${count} in a row); it comes back with slow start`,
+    );
+  };
+
   const startPlanes = async (pair: KeyPair | undefined): Promise<PlaneHandle[]> => {
     const certificatePem = serverTls?.certificatePem();
     if (workers === 1) {
@@ -277,10 +287,16 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
         retries: config.retries,
         retryBufferBytes: config.retryBufferBytes,
         retryBudget,
+        responseTimeoutMs: config.responseTimeoutMs,
+        hedgeAfterMs: config.hedgeAfterMs,
       }, {
         pool: () => current.pool,
         onRecord,
         onEject: (b) => current.checker.backendDown(b),
+        onEjection: (b, e) => {
+          stats.countEjection(b.endpoint);
+          logEjection(b.endpoint, e.count, e.durationMs);
+        },
         metrics,
         onError,
       });
@@ -306,12 +322,19 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       retryBufferBytes: config.retryBufferBytes,
       retryBudget,
       slowStartMs: config.slowStartMs,
+      responseTimeoutMs: config.responseTimeoutMs,
+      hedgeAfterMs: config.hedgeAfterMs,
+      ejectAfter: config.ejectAfter,
       stats: stats.memory,
       generation: current.plan,
       trace: options.traceLines ? { filter: config, style: options.traceLines.style } : undefined,
     }, {
       lines: (lines) => options.traceLines?.write(lines),
       ejected,
+      outlier: (generation, stateIndex, count, durationMs) => {
+        if (generation !== current.plan.id) return;
+        logEjection(current.pool.backends[stateIndex].endpoint, count, durationMs);
+      },
       metrics,
       onError,
     });

@@ -65,6 +65,14 @@ export class EndpointStats {
   retriesClosed = 0;
   /** Failed attempts on this endpoint not retried because the retry budget was spent. */
   retryBudgetExhausted = 0;
+  /** Attempts on this endpoint with no response headers in time, retried elsewhere. */
+  retriesTimeout = 0;
+  /** Outlier ejections of this endpoint (`--eject-after`). */
+  ejections = 0;
+  /** Requests hedged because this endpoint had not answered in time, the hedge answering first. */
+  hedgesWon = 0;
+  /** Requests hedged because this endpoint had not answered in time, this endpoint answering first. */
+  hedgesLost = 0;
 }
 
 /** Lengths of `"Name: value"` pairs plus the body, as Go's sidekick counts rx and tx. */
@@ -130,7 +138,11 @@ const F_HEALTH_FAIL = 8;
 const F_RETRY_CONNECT = 9;
 const F_RETRY_CLOSED = 10;
 const F_RETRY_DENIED = 11;
-const F_BUCKETS = 12;
+const F_RETRY_TIMEOUT = 12;
+const F_EJECTIONS = 13;
+const F_HEDGE_WON = 14;
+const F_HEDGE_LOST = 15;
+const F_BUCKETS = 16;
 const FIELDS = F_BUCKETS + DURATION_BUCKETS.length + 1;
 
 /** The most endpoints whose counters one sidekick holds at once (sites plus a reload's new ones). */
@@ -260,6 +272,10 @@ export class Stats {
       out.retriesConnect += c[at + F_RETRY_CONNECT];
       out.retriesClosed += c[at + F_RETRY_CLOSED];
       out.retryBudgetExhausted += c[at + F_RETRY_DENIED];
+      out.retriesTimeout += c[at + F_RETRY_TIMEOUT];
+      out.ejections += c[at + F_EJECTIONS];
+      out.hedgesWon += c[at + F_HEDGE_WON];
+      out.hedgesLost += c[at + F_HEDGE_LOST];
       for (let i = 0; i < out.latencyBuckets.length; i++) {
         out.latencyBuckets[i] += c[at + F_BUCKETS + i];
       }
@@ -301,6 +317,7 @@ export class Stats {
     if (r.status >= 400 && !r.clientFault) c[at + F_ERRORS]++;
     if (r.retryDenied) c[at + F_RETRY_DENIED]++;
     if (r.retried) this.#countRetries(r.retried);
+    if (r.hedge) this.#count(r.hedge.primary, r.hedge.won ? F_HEDGE_WON : F_HEDGE_LOST);
     c[at + F_RX] += rx;
     c[at + F_TX] += tx;
     const seconds = ms / 1000;
@@ -312,11 +329,27 @@ export class Stats {
 
   #countRetries(retried: readonly FailedAttempt[]): void {
     for (const f of retried) {
-      const slot = this.slot(f.endpoint);
-      if (slot === undefined) continue;
-      const at = (slot * this.#memory.stripes + this.#stripe) * FIELDS;
-      this.#counters[at + (f.reason === "connect" ? F_RETRY_CONNECT : F_RETRY_CLOSED)]++;
+      this.#count(
+        f.endpoint,
+        f.reason === "connect"
+          ? F_RETRY_CONNECT
+          : f.reason === "timeout"
+          ? F_RETRY_TIMEOUT
+          : F_RETRY_CLOSED,
+      );
     }
+  }
+
+  /** Adds one to `field` of `endpoint` in this isolate's stripe. */
+  #count(endpoint: string, field: number): void {
+    const slot = this.slot(endpoint);
+    if (slot === undefined) return;
+    this.#counters[(slot * this.#memory.stripes + this.#stripe) * FIELDS + field]++;
+  }
+
+  /** Counts an outlier ejection of `endpoint` (`--eject-after`). */
+  countEjection(endpoint: string): void {
+    this.#count(endpoint, F_EJECTIONS);
   }
 
   /**

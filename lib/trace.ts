@@ -209,19 +209,25 @@ export function formatShortText(r: ExchangeRecord, colors: boolean): string {
 
 /** ` (after N failed attempts: <endpoint> <reason>: <error>; …)` for a retried exchange. */
 function retriedText(r: ExchangeRecord): string {
-  if (!r.retried?.length) return "";
+  const hedge = r.hedge
+    ? `  (hedged: ${r.hedge.primary} had not answered, ${r.hedge.endpoint} too; ` +
+      `${r.hedge.won ? "the hedge" : "the first attempt"} answered first)`
+    : "";
+  if (!r.retried?.length) return hedge;
   const what = r.retried.map((f) => `${f.endpoint} ${f.reason}: ${f.error}`).join("; ");
   const n = r.retried.length;
-  return `  (after ${n} failed attempt${n === 1 ? "" : "s"}: ${what})`;
+  return `  (after ${n} failed attempt${n === 1 ? "" : "s"}: ${what})${hedge}`;
 }
 
 /**
  * Fields beyond the Go sidekick's, present only when the exchange took more than one attempt:
- * `attempts` and the `failedBackends` that were tried first.
+ * `attempts` and the `failedBackends` that were tried first, and `hedge` (`endpoint`, `primary`,
+ * `won`) when a hedge was sent.
  */
 function retriedFields(r: ExchangeRecord): Record<string, unknown> {
-  if (!r.retried?.length) return {};
-  return { attempts: r.retried.length + 1, failedBackends: r.retried };
+  const hedge = r.hedge ? { hedge: r.hedge } : {};
+  if (!r.retried?.length) return hedge;
+  return { attempts: r.retried.length + 1, failedBackends: r.retried, ...hedge };
 }
 
 /**

@@ -32,6 +32,8 @@ export interface WorkerHooks {
   lines(lines: string[]): void;
   /** A worker marked a backend DOWN. */
   ejected(generation: number, stateIndex: number, reason: string, at: number): void;
+  /** A worker ejected a backend (`--eject-after`). */
+  outlier?(generation: number, stateIndex: number, count: number, durationMs: number): void;
   /** Answers a scrape a worker received. */
   metrics(req: Request): Response | Promise<Response>;
   /** Error lines. */
@@ -104,6 +106,9 @@ function spawn(
         break;
       case "ejected":
         hooks.ejected(m.generation, m.stateIndex, m.reason, m.at);
+        break;
+      case "outlier":
+        hooks.outlier?.(m.generation, m.stateIndex, m.count, m.durationMs);
         break;
       case "metrics": {
         const res = await hooks.metrics(

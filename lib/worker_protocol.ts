@@ -43,6 +43,12 @@ export interface WorkerInit {
   retryBudget: SharedArrayBuffer;
   /** `--slow-start`, ms. */
   slowStartMs: number;
+  /** `--response-timeout`, ms. */
+  responseTimeoutMs: number;
+  /** `--hedge-after`, ms. */
+  hedgeAfterMs: number;
+  /** `--eject-after`. */
+  ejectAfter: number;
   /** The shared counters. */
   stats: StatsMemory;
   /** The current generation. */
@@ -79,6 +85,15 @@ export type FromWorker =
   | { t: "lines"; lines: string[] }
   /** This worker marked a backend of generation `generation` DOWN (its flag's CAS won). */
   | { t: "ejected"; generation: number; stateIndex: number; reason: string; at: number }
+  /** This worker ejected a backend of generation `generation` (`--eject-after`). */
+  | {
+    t: "outlier";
+    generation: number;
+    stateIndex: number;
+    count: number;
+    durationMs: number;
+    at: number;
+  }
   /** Please render `/.prometheus/metrics`. */
   | { t: "metrics"; id: number; acceptEncoding: string }
   /** An error line. */

@@ -236,6 +236,37 @@ Deno.test("--host-balance: least, random, empty means least", () => {
   assert.match(fail("--host-balance", "Random", SITE), /^--host-balance:/);
 });
 
+Deno.test("--host-balance ewma", () => {
+  assert.equal(run("--host-balance", "ewma", SITE).hostBalance, "ewma");
+  assert.match(fail("--host-balance", "p2c", SITE), /'least', 'random', 'ewma'/);
+});
+
+Deno.test("--response-timeout, --eject-after, --hedge-after: defaults, values, one-line errors", () => {
+  const d = run(SITE);
+  assert.equal(d.responseTimeoutMs, 60_000);
+  assert.equal(d.ejectAfter, 5);
+  assert.equal(d.hedgeAfterMs, 0);
+  const c = run("--response-timeout", "1s", "--eject-after", "2", "--hedge-after=50ms", SITE);
+  assert.equal(c.responseTimeoutMs, 1_000);
+  assert.equal(c.ejectAfter, 2);
+  assert.equal(c.hedgeAfterMs, 50);
+  assert.equal(run("--response-timeout", "0", "--eject-after", "0", SITE).responseTimeoutMs, 0);
+  assert.equal(run("--response-timeout", "0", "--hedge-after", "10s", SITE).hedgeAfterMs, 10_000);
+  assert.match(fail("--response-timeout", "soon", SITE), /^--response-timeout: /);
+  assert.match(fail("--response-timeout", "-1s", SITE), /^--response-timeout: /);
+  assert.match(fail("--eject-after", "-1", SITE), /^--eject-after: .*0\.\.1000/);
+  assert.match(fail("--eject-after", "two", SITE), /^--eject-after: invalid value "two"/);
+  assert.match(fail("--hedge-after", "x", SITE), /^--hedge-after: /);
+  assert.match(
+    fail("--hedge-after", "2s", "--response-timeout", "1s", SITE),
+    /^--hedge-after: must be shorter than --response-timeout \(1s\)/,
+  );
+  assert.match(
+    fail("--hedge-after", "50ms", "--retries", "0", SITE),
+    /^--hedge-after: hedges spend the retry budget/,
+  );
+});
+
 Deno.test("--tls-max: 1.3 only; 1.2 is explained", () => {
   assert.equal(run("--tls-max", "1.3", SITE).tlsMax, "1.3");
   assert.equal(run("-tls-max=1.3", SITE).tlsMax, "1.3");
@@ -384,7 +415,7 @@ Deno.test("help text: sections, flags, defaults, aligned columns, examples", () 
   assert.ok(lines.includes("  ./sidekick - High-Performance sidecar load-balancer"));
   assert.ok(lines.includes("  ./sidekick [FLAGS] SITE1 [SITE2..]"));
   const flagLines = lines.slice(lines.indexOf("FLAGS:") + 1, lines.indexOf("SITE:") - 1);
-  assert.equal(flagLines.length, 34); // 32 visible flags + help + version
+  assert.equal(flagLines.length, 37); // 35 visible flags + help + version
   const columns = flagLines.map((line) => {
     const m = /^ {2}(.+?) {2,}(\S.*)$/.exec(line);
     assert.ok(m, line);
@@ -420,12 +451,15 @@ Deno.test("help text: sections, flags, defaults, aligned columns, examples", () 
     ["--dns-ttl value", /\(default: 10m0s\)$/],
     ["--errors, -e", /error/],
     ["--status-code value", /status code/],
-    ["--host-balance value", /'least', 'random' \(default: "least"\)$/],
+    ["--host-balance value", /'least', 'random', 'ewma' \(default: "least"\)$/],
     ["--retries N", /another backend.*\(default: 2\)$/],
     ["--retry-buffer SIZE", /bodies.*\(default: 1MiB\)$/],
     ["--health-rise N", /passing.*\(default: 1\)$/],
     ["--health-fall N", /failed.*\(default: 1\)$/],
     ["--slow-start value", /ramp.*\(default: 0s\)$/],
+    ["--response-timeout value", /response headers.*504.*\(default: 1m0s\)$/],
+    ["--eject-after N", /consecutive failures.*\(default: 5\)$/],
+    ["--hedge-after value", /GET or HEAD.*\(default: 0s\)$/],
     ["--workers N", /isolates.*\(default: the CPUs available, at most 4\)$/],
     ["--help, -h", /show help/],
     ["--version, -v", /version/],

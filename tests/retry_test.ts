@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Backend } from "../lib/backend.ts";
-import type { Failure } from "../lib/fetch_errors.ts";
+import { classifyFetchError, type Failure, RESPONSE_TIMEOUT } from "../lib/fetch_errors.ts";
 import { Pool } from "../lib/pool.ts";
 import { ReplayMemory, RetryBudget, retryReason } from "../lib/retry.ts";
 
@@ -22,6 +22,18 @@ Deno.test("retryReason: nothing sent → any method; closed before a response �
   }
   for (const kind of ["timeout", "protocol", "client", "shutdown", "other"] as const) {
     assert.equal(retryReason(failure(kind, false), "GET"), undefined, kind);
+  }
+});
+
+Deno.test("retryReason: no response headers within --response-timeout → idempotent only", () => {
+  const timedOut = classifyFetchError(RESPONSE_TIMEOUT);
+  assert.equal(timedOut.kind, "timeout");
+  assert.equal(timedOut.marksDown, false, "ejection counts it, no DOWN mark of its own");
+  for (const method of ["GET", "HEAD", "PUT", "DELETE"]) {
+    assert.equal(retryReason(timedOut, method), "timeout", method);
+  }
+  for (const method of ["POST", "PATCH"]) {
+    assert.equal(retryReason(timedOut, method), undefined, method);
   }
 });
 

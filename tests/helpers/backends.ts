@@ -38,6 +38,18 @@ export interface TestBackend {
   inflight: number;
   /** Resolves when the next request whose upstream was cancelled by sidekick is noticed. */
   readonly aborted: Promise<void>[];
+  /**
+   * Gray failure: every request (health checks excepted) waits for its client to go away, never
+   * answering, while the health path still answers `healthStatus`.
+   */
+  hang: boolean;
+  /** Every request (health checks excepted) waits this long before its response headers, ms. */
+  delayMs: number;
+  /**
+   * Every request (health checks excepted) gets its headers and a first chunk, then the body
+   * stalls until the client goes away.
+   */
+  stallMidBody: boolean;
   /** Lets `/gate` responses send their second chunk. */
   openGate(): void;
   /** Stops the server (connections closed). */
@@ -161,6 +173,9 @@ export function startBackend(name: string, options: BackendOptions = {}): Promis
       connections: new Set<number>(),
       inflight: 0,
       aborted,
+      hang: false,
+      delayMs: 0,
+      stallMidBody: false,
       openGate,
       close: async () => {
         controller.abort();
@@ -200,6 +215,21 @@ export function startBackend(name: string, options: BackendOptions = {}): Promis
           bodySha256: body.sha256,
         };
         backend.seen.push(seen);
+        if (backend.hang) {
+          await new Promise<void>((r) => req.signal.addEventListener("abort", () => r()));
+          return new Response("too late");
+        }
+        if (backend.delayMs > 0) await new Promise((r) => setTimeout(r, backend.delayMs));
+        if (backend.stallMidBody) {
+          return new Response(
+            new ReadableStream<Uint8Array>({
+              start(c) {
+                c.enqueue(new TextEncoder().encode(`${name} first chunk`));
+                req.signal.addEventListener("abort", () => c.close());
+              },
+            }),
+          );
+        }
         switch (url.pathname) {
           case "/echo":
             return Response.json({ name, ...seen, headers: Object.fromEntries(req.headers) });

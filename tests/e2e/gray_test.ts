@@ -1,0 +1,158 @@
+/**
+ * Gray failures with real processes: a backend whose health check passes while its data path
+ * hangs, stalls mid-body or is slow. `--response-timeout` bounds the wait for headers (retry
+ * elsewhere when safe, else 504), `--eject-after` takes such a backend out of picking,
+ * `--hedge-after` races a slow GET against another backend, `--host-balance ewma` steers traffic
+ * away from a slow one. Each with one worker and with `--workers 2`.
+ */
+
+import assert from "node:assert/strict";
+import { startBackend, startBackends, type TestBackend, waitFor } from "../helpers/backends.ts";
+import { type SidekickProcess, startSidekick } from "../helpers/sidekick_process.ts";
+import { scrapeSum } from "../helpers/metrics_text.ts";
+
+const FLAGS = ["--health-path", "/health", "--health-duration", "200ms", "--quiet"];
+
+function metric(sk: SidekickProcess, prefix: string): Promise<number> {
+  return scrapeSum(sk.url, prefix);
+}
+
+async function allUp(sk: SidekickProcess, n: number): Promise<void> {
+  await waitFor(async () => (await metric(sk, "sidekick_backend_up{")) === n, `${n} backends UP`);
+}
+
+/** Sends `n` GETs, `concurrency` at a time; returns each one's status and latency, ms. */
+async function load(
+  url: string,
+  n: number,
+  concurrency: number,
+  client: Deno.HttpClient,
+): Promise<{ status: number; ms: number; body: string }[]> {
+  const out: { status: number; ms: number; body: string }[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < n) {
+      const i = next++;
+      const t0 = performance.now();
+      const res = await fetch(`${url}/obj${i}`, { client, signal: AbortSignal.timeout(30_000) });
+      const body = await res.text();
+      out.push({ status: res.status, ms: performance.now() - t0, body });
+    }
+  }));
+  return out;
+}
+
+async function closeAll(sk: SidekickProcess | undefined, backends: TestBackend[]) {
+  await sk?.stop();
+  for (const b of backends) await b.close();
+}
+
+for (const workers of ["1", "2"]) {
+  Deno.test(`--workers ${workers}: one of three backends hangs while its health passes: GETs answered by the others within the response timeout`, async () => {
+    const backends = await startBackends(3);
+    backends[0].hang = true;
+    let sk: SidekickProcess | undefined;
+    try {
+      sk = await startSidekick([
+        ...FLAGS,
+        "--workers",
+        workers,
+        "--response-timeout",
+        "1s",
+        "--eject-after",
+        "0",
+        backends.map((b) => b.url).join(","),
+      ]);
+      await allUp(sk, 3);
+      using client = Deno.createHttpClient({});
+      const results = await load(sk.url, 12, 3, client);
+      assert.deepEqual(results.filter((r) => r.status !== 200), [], "no failed GET");
+      const worst = Math.max(...results.map((r) => r.ms));
+      assert.ok(worst < 5_000, `slowest GET ${worst} ms`);
+      assert.ok(backends[0].seen.length >= 1, "the hung backend was tried");
+      await waitFor(
+        async () =>
+          (await metric(
+            sk!,
+            `sidekick_retries_total{endpoint="${backends[0].url}",reason="timeout"`,
+          )) >= 1,
+        "retries counted as 'timeout'",
+      );
+    } finally {
+      await closeAll(sk, backends);
+    }
+  });
+
+  Deno.test(`--workers ${workers}: a POST to a hung backend gets a 504 document once; no other backend sees it`, async () => {
+    const hung = await startBackend("hung");
+    const failover = await startBackend("failover");
+    hung.hang = true;
+    let sk: SidekickProcess | undefined;
+    try {
+      sk = await startSidekick([
+        ...FLAGS,
+        "--workers",
+        workers,
+        "--response-timeout",
+        "500ms",
+        hung.url,
+        failover.url,
+      ]);
+      await allUp(sk, 2);
+      const t0 = performance.now();
+      const res = await fetch(`${sk.url}/bucket/upload?uploads`, {
+        method: "POST",
+        body: "x".repeat(1000),
+      });
+      const text = await res.text();
+      const ms = performance.now() - t0;
+      assert.equal(res.status, 504);
+      assert.equal(res.headers.get("content-type"), "application/xml");
+      assert.match(text, /<Code>GatewayTimeout<\/Code>/);
+      assert.match(text, /<Resource>\/bucket\/upload<\/Resource>/);
+      assert.ok(ms < 5_000, `${ms} ms`);
+      assert.equal(hung.seen.length, 1, "delivered once");
+      assert.equal(hung.seen[0].bodyBytes, 1000);
+      assert.equal(failover.seen.length, 0, "never sent elsewhere");
+    } finally {
+      await closeAll(sk, [hung, failover]);
+    }
+  });
+
+  Deno.test(`--workers ${workers}: a backend that stalls mid-body: the response started is never retried or sent twice; the client that gives up frees the backend`, async () => {
+    const [stalling, other] = await startBackends(2);
+    stalling.stallMidBody = true;
+    let sk: SidekickProcess | undefined;
+    try {
+      sk = await startSidekick([
+        ...FLAGS,
+        "--workers",
+        workers,
+        "--response-timeout",
+        "500ms",
+        stalling.url,
+        other.url, // a failover site: the request goes to the stalling backend
+      ]);
+      await allUp(sk, 2);
+      const controller = new AbortController();
+      const res = await fetch(`${sk.url}/object`, { signal: controller.signal });
+      assert.equal(res.status, 200, "headers came in time: no timeout");
+      const reader = res.body!.getReader();
+      const first = await reader.read();
+      assert.equal(new TextDecoder().decode(first.value), "b1 first chunk");
+      // Well past the response timeout the body is still open: it is not the headers' bound.
+      const more = await Promise.race([
+        reader.read().then(() => "data"),
+        new Promise((r) => setTimeout(() => r("stalled"), 1_500)),
+      ]);
+      assert.equal(more, "stalled");
+      controller.abort();
+      await reader.cancel().catch(() => {});
+      await waitFor(() => stalling.inflight === 0, "the stalled exchange cancelled upstream");
+      assert.equal(other.seen.length, 0, "never retried elsewhere");
+      assert.equal(stalling.seen.length, 1);
+    } finally {
+      await closeAll(sk, [stalling, other]);
+    }
+  });
+}
