@@ -156,3 +156,48 @@ for (const workers of ["1", "2"]) {
     }
   });
 }
+
+for (const workers of ["1", "2"]) {
+  Deno.test(`--workers ${workers}: one of three backends hung, --response-timeout 1s --eject-after 2: no failed GET, none slower than 3 s, and once ejected none reach it`, async () => {
+    const backends = await startBackends(3);
+    const hung = backends[0];
+    hung.hang = true;
+    let sk: SidekickProcess | undefined;
+    try {
+      sk = await startSidekick([
+        ...FLAGS,
+        "--workers",
+        workers,
+        "--response-timeout",
+        "1s",
+        "--eject-after",
+        "2",
+        backends.map((b) => b.url).join(","),
+      ]);
+      await allUp(sk, 3);
+      using client = Deno.createHttpClient({});
+      const before = await load(sk.url, 60, 4, client);
+      const line = await sk.waitForLine(/ejected for 30s/);
+      assert.match(line, new RegExp(`${hung.url} ejected for 30s after 2 consecutive failures`));
+      const reached = hung.seen.length;
+      const after = await load(sk.url, 60, 4, client);
+      const all = [...before, ...after];
+      const worst = Math.max(...all.map((r) => r.ms));
+      console.log(
+        `  workers ${workers}: ${all.length} GETs, ${all.filter((r) => r.status !== 200).length} ` +
+          `failed, slowest ${worst.toFixed(0)} ms; the hung backend got ${reached} before ` +
+          `ejection, ${hung.seen.length - reached} after`,
+      );
+      assert.deepEqual(all.filter((r) => r.status !== 200), [], "no failed GET");
+      assert.ok(worst < 3_000, `slowest GET ${worst} ms`);
+      assert.equal(hung.seen.length, reached, "none reach it once ejected");
+      assert.equal(hung.healthChecks > 0, true, "its health check still passes");
+      assert.equal(await metric(sk, `sidekick_backend_ejections_total{endpoint="${hung.url}"`), 1);
+      assert.equal(await metric(sk, `sidekick_backend_ejected{endpoint="${hung.url}"`), 1);
+      assert.equal(await metric(sk, "sidekick_backend_up{"), 3, "ejected is not DOWN");
+      assert.equal(sk.stdout.filter((l) => / ejected for /.test(l)).length, 1, "logged once");
+    } finally {
+      await closeAll(sk, backends);
+    }
+  });
+}
