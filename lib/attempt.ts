@@ -115,7 +115,7 @@ export function exchange(plan: ExchangePlan, primary: Attempt): Promise<Outcome>
           // Until a winner is known, the request's cancellation reaches the hedge too.
           following = () => {
             const why = plan.parent.reason;
-            if (why !== RESPONSE_TIMEOUT) controller.abort(why);
+            if (why !== RESPONSE_TIMEOUT && why !== HEDGE_LOST) controller.abort(why);
           };
           plan.parent.addEventListener("abort", following, { once: true });
           hedge = { endpoint: next.endpoint, primary: alive.attempt.backend.endpoint, won: false };
@@ -144,6 +144,8 @@ export function exchange(plan: ExchangePlan, primary: Attempt): Promise<Outcome>
         return;
       }
       const now = performance.now();
+      if (following) plan.parent.removeEventListener("abort", following);
+      following = undefined;
       for (const other of running) {
         if (other === r) continue;
         other.attempt.controller.abort(HEDGE_LOST);

@@ -84,6 +84,7 @@ Deno.test("exchange: a slow primary is hedged; the hedge wins, the primary is ca
   assert.equal(await out.response.text(), b.endpoint);
   assert.deepEqual(out.hedge, { endpoint: b.endpoint, primary: a.endpoint, won: true });
   assert.equal(aborted.get(a), HEDGE_LOST);
+  assert.ok(!out.winner.controller.signal.aborted, "the winner's body keeps flowing");
   assert.deepEqual(lost, [a]);
   assert.equal(a.inflight, 0);
   assert.equal(b.inflight, 1);

@@ -201,3 +201,81 @@ for (const workers of ["1", "2"]) {
     }
   });
 }
+
+/** Total requests the backends received (health checks excluded). */
+function received(backends: TestBackend[]): number {
+  return backends.reduce((n, b) => n + b.seen.length, 0);
+}
+
+for (const workers of ["1", "2"]) {
+  Deno.test(`--workers ${workers}: one backend 400 ms slower: --hedge-after 50ms cuts the GETs that wait for it to a third or less, at most 1.5× the backend requests`, async () => {
+    const backends = await startBackends(3);
+    backends[0].delayMs = 400;
+    const run = async (hedge: string[]) => {
+      const sk = await startSidekick([
+        ...FLAGS,
+        "--workers",
+        workers,
+        "--host-balance",
+        "random",
+        ...hedge,
+        backends.map((b) => b.url).join(","),
+      ]);
+      try {
+        await allUp(sk, 3);
+        for (const b of backends) b.seen.length = 0;
+        using client = Deno.createHttpClient({});
+        const results = await load(sk.url, 90, 3, client);
+        assert.deepEqual(results.filter((r) => r.status !== 200), [], "no failed GET");
+        const waited = results.filter((r) => r.ms >= 400).length;
+        const hedges = await metric(sk, "sidekick_hedges_total{");
+        return { waited, sent: received(backends), hedges, n: results.length };
+      } finally {
+        await sk.stop();
+      }
+    };
+    try {
+      const off = await run([]);
+      const on = await run(["--hedge-after", "50ms"]);
+      console.log(
+        `  workers ${workers}: without hedging ${off.waited} of ${off.n} GETs waited ≥ 400 ms ` +
+          `(${off.sent} backend requests); with --hedge-after 50ms ${on.waited} ` +
+          `(${on.sent} backend requests, ${on.hedges} hedges)`,
+      );
+      assert.ok(off.waited >= 15, `the slow backend was picked: ${off.waited}`);
+      assert.ok(on.waited <= off.waited / 3, `${on.waited} vs ${off.waited}`);
+      assert.ok(on.sent <= on.n * 1.5, `${on.sent} backend requests for ${on.n} GETs`);
+      assert.ok(on.hedges >= 1);
+    } finally {
+      for (const b of backends) await b.close();
+    }
+  });
+
+  Deno.test(`--workers ${workers}: every backend slow: hedges stay within the retry budget`, async () => {
+    const backends = await startBackends(3);
+    for (const b of backends) b.delayMs = 150;
+    let sk: SidekickProcess | undefined;
+    try {
+      sk = await startSidekick([
+        ...FLAGS,
+        "--workers",
+        workers,
+        "--hedge-after",
+        "20ms",
+        backends.map((b) => b.url).join(","),
+      ]);
+      await allUp(sk, 3);
+      for (const b of backends) b.seen.length = 0;
+      using client = Deno.createHttpClient({});
+      const results = await load(sk.url, 150, 6, client);
+      assert.deepEqual(results.filter((r) => r.status !== 200), [], "no failed GET");
+      const sent = received(backends);
+      // 20 % of the requests plus a floor of one a second over the 10 s window.
+      assert.ok(sent <= 150 * 1.2 + 10, `${sent} backend requests for 150 GETs`);
+      assert.ok(sent > 150, "some hedges were sent");
+      assert.ok(await metric(sk, "sidekick_hedges_total{") >= 1);
+    } finally {
+      await closeAll(sk, backends);
+    }
+  });
+}
