@@ -279,3 +279,45 @@ for (const workers of ["1", "2"]) {
     }
   });
 }
+
+for (const workers of ["1", "2"]) {
+  Deno.test(`--workers ${workers}: --host-balance ewma gives a backend 150 ms slower at most 15 % of the traffic`, async () => {
+    const backends = await startBackends(3);
+    const slow = backends[0];
+    slow.delayMs = 150;
+    const run = async (policy: string) => {
+      const sk = await startSidekick([
+        ...FLAGS,
+        "--workers",
+        workers,
+        "--host-balance",
+        policy,
+        backends.map((b) => b.url).join(","),
+      ]);
+      try {
+        await allUp(sk, 3);
+        for (const b of backends) b.seen.length = 0;
+        using client = Deno.createHttpClient({});
+        // One at a time: `least` then sees every backend idle and spreads evenly, so the
+        // difference is the latency estimate's alone.
+        const results = await load(sk.url, 90, 1, client);
+        assert.deepEqual(results.filter((r) => r.status !== 200), [], "no failed GET");
+        return slow.seen.length / received(backends);
+      } finally {
+        await sk.stop();
+      }
+    };
+    try {
+      const least = await run("least");
+      const ewma = await run("ewma");
+      console.log(
+        `  workers ${workers}: share of the backend 150 ms slower: least ${
+          (least * 100).toFixed(1)
+        } %, ewma ${(ewma * 100).toFixed(1)} %`,
+      );
+      assert.ok(ewma <= 0.15, `ewma share ${ewma}`);
+    } finally {
+      for (const b of backends) await b.close();
+    }
+  });
+}
