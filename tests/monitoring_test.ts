@@ -322,7 +322,7 @@ Deno.test("dashboard: unique panel ids, panels inside the 24-column grid and not
   }
 });
 
-Deno.test("dashboard: graphs traffic, errors, latency, backend state, in-flight, health checks, retries, trace drops, CPU, memory", async () => {
+Deno.test("dashboard: graphs traffic, errors, latency, backend state, in-flight, health checks, retries, ejections, hedges, trace drops, CPU, memory", async () => {
   const used = new Set<string>();
   for (const { expr } of dashboardExpressions(await dashboard())) {
     for (const m of promqlNames(expr).metrics) used.add(m);
@@ -341,6 +341,9 @@ Deno.test("dashboard: graphs traffic, errors, latency, backend state, in-flight,
       "sidekick_health_checks_total",
       "sidekick_retries_total",
       "sidekick_retry_budget_exhausted_total",
+      "sidekick_backend_ejections_total",
+      "sidekick_backend_ejected",
+      "sidekick_hedges_total",
       "sidekick_trace_lines_dropped_total",
       "process_cpu_seconds_total",
       "process_resident_memory_bytes",
