@@ -1,7 +1,7 @@
 /**
  * `deno task soak`: sidekick under a steady mixed load while its backends die and come back.
  *
- *   deno task soak [--seconds 60] [--short] [--backends 4] [--clients 8] [--seed 1]
+ *   deno task soak [--seconds 60] [--short] [--gray] [--backends 4] [--clients 8] [--seed 1]
  *                  [--kill-every-ms 2000] [--max-rss-growth-mib 32] [--max-fd-growth 32]
  *                  [--heap-mib 64] [--allow-failures] [--sidekick path/to/main.ts]
  *                  [-- EXTRA SIDEKICK FLAGS]
@@ -22,6 +22,12 @@
  * request failed (unless `--allow-failures`) or if RSS or descriptors grew past their limits.
  * `--short` is the same in about 8 s, for the test suite.
  *
+ * `--gray` replaces the kills with gray failures: one backend is frozen with SIGSTOP (its health
+ * check too, so it goes DOWN only after `--health-timeout`) and resumed with SIGCONT, and another
+ * answers 400 ms late for a while (SIGUSR1 toggles that), while sidekick runs with
+ * `--response-timeout 1s --eject-after 2 --hedge-after 100ms` (flags after `--` override them).
+ * The report's worst client latency is the measure: without those flags it is the freeze itself.
+ *
  * Everything listens on 127.0.0.1, the run is bounded by a watchdog, and every child is killed at
  * the end, on failure, and on Ctrl-C.
  * @module
@@ -30,7 +36,8 @@
 import { parseArgs } from "node:util";
 import { freePort } from "./ports.ts";
 
-const HELP = `usage: deno task soak [--seconds N] [--short] [--backends N] [--clients N] [--seed N]
+const HELP =
+  `usage: deno task soak [--seconds N] [--short] [--gray] [--backends N] [--clients N] [--seed N]
                       [--kill-every-ms N] [--max-rss-growth-mib N] [--max-fd-growth N]
                       [--heap-mib N] [--allow-failures] [--sidekick path/to/main.ts]
                       [-- EXTRA SIDEKICK FLAGS]`;
@@ -40,6 +47,10 @@ const SELF = new URL(import.meta.url).pathname;
 const HEALTH_PATH = "/health";
 /** How long a restarted backend gets to start and pass a health check before it may die again. */
 const RESTART_GRACE_MS = 1_500;
+/** How late a slowed backend answers (`--gray`), ms. */
+const SLOW_MS = 400;
+/** The flags `--gray` runs sidekick with (flags after `--` come later and win). */
+const GRAY_FLAGS = ["--response-timeout", "1s", "--eject-after", "2", "--hedge-after", "100ms"];
 /** The bound on one client request: a hung request must not hold the end of the run. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -47,6 +58,7 @@ const { values, positionals } = parseArgs({
   options: {
     seconds: { type: "string" },
     short: { type: "boolean", default: false },
+    gray: { type: "boolean", default: false },
     backends: { type: "string", default: "4" },
     clients: { type: "string", default: "8" },
     seed: { type: "string", default: "1" },
@@ -83,10 +95,14 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  */
 function serveBackend(port: number): void {
   const name = `:${port}`;
+  // SIGUSR1 toggles a gray failure: every answer but the health check's comes 400 ms late.
+  let slow = false;
+  Deno.addSignalListener("SIGUSR1", () => (slow = !slow));
   Deno.serve({ hostname: HOST, port, onListen: () => console.log("listening") }, async (req) => {
     const path = new URL(req.url).pathname;
     if (path === HEALTH_PATH) return new Response(null, { status: 200 });
     const bytes = req.body ? (await req.arrayBuffer()).byteLength : 0;
+    if (slow) await sleep(SLOW_MS);
     return new Response(`${req.method} ${path} ${bytes} ${name}\n`);
   });
 }
@@ -253,6 +269,7 @@ async function client(
   rnd: () => number,
   counts: Map<string, MethodCount>,
   stopped: () => boolean,
+  worst: { ms: number; what: string },
 ): Promise<void> {
   const payload = new Uint8Array(4096).fill(0x61);
   while (!stopped()) {
@@ -267,6 +284,7 @@ async function client(
     const count = counts.get(m.method)!;
     count.requests++;
     let reason: string | undefined;
+    const t0 = performance.now();
     try {
       const res = await fetch(base + path, {
         method: m.method,
@@ -279,6 +297,8 @@ async function client(
     } catch (e) {
       reason = failureReason(e);
     }
+    const ms = performance.now() - t0;
+    if (ms > worst.ms) Object.assign(worst, { ms, what: `${m.method} ${reason ?? "200"}` });
     if (reason === undefined) count.ok++;
     else count.failed.set(reason, (count.failed.get(reason) ?? 0) + 1);
   }
@@ -372,6 +392,8 @@ interface Options {
   maxFdGrowth: number;
   heapMiB: number;
   allowFailures: boolean;
+  /** Gray failures (SIGSTOP, a slow backend) instead of kills. */
+  gray: boolean;
   /** sidekick's entry point: this checkout's, or another build to compare. */
   main: string;
 }
@@ -388,6 +410,7 @@ function options(): Options {
     maxFdGrowth: positiveInt("max-fd-growth", values["max-fd-growth"], 0),
     heapMiB: positiveInt("heap-mib", values["heap-mib"], 0),
     allowFailures: values["allow-failures"],
+    gray: values.gray,
     main: values.sidekick ?? new URL("../main.ts", import.meta.url).pathname,
   };
 }
@@ -400,7 +423,7 @@ async function soak(o: Options): Promise<number> {
   const warmupMs = Math.min(5_000, durationMs / 4);
 
   const rnd = seeded(seed);
-  const schedule = chaosSchedule(rnd, nBackends, durationMs, killEveryMs);
+  const schedule = o.gray ? [] : chaosSchedule(rnd, nBackends, durationMs, killEveryMs);
   const backends: Backend[] = Array.from({ length: nBackends }, () => ({ port: freePort() }));
   const started = await Promise.all(backends.map(startBackend));
   if (started.includes(false)) return 1;
@@ -419,6 +442,7 @@ async function soak(o: Options): Promise<number> {
       HEALTH_PATH,
       "--health-duration",
       "1s",
+      ...(o.gray ? GRAY_FLAGS : []),
       ...positionals,
       site,
     ],
@@ -446,10 +470,34 @@ async function soak(o: Options): Promise<number> {
   );
   let stopping = false;
   const t0 = Date.now();
+  const worst = { ms: 0, what: "" };
   const clients = Array.from(
     { length: nClients },
-    (_, i) => client(base, seeded(seed * 1000 + i + 1), counts, () => stopping),
+    (_, i) => client(base, seeded(seed * 1000 + i + 1), counts, () => stopping, worst),
   );
+  // --gray: backend 0 frozen from 20 % of the run for up to 15 s, backend 1 slow from 50 to 90 %.
+  const stopMs = Math.min(15_000, durationMs * 0.3);
+  const grayText = `backend :${backends[0].port} frozen (SIGSTOP) for ${stopMs / 1000} s, ` +
+    `backend :${backends[1].port} ${SLOW_MS} ms slower for ${(durationMs * 0.4) / 1000} s`;
+  const gray = !o.gray ? Promise.resolve() : (async () => {
+    const signal = (b: Backend, sig: Deno.Signal) => {
+      try {
+        b.child?.kill(sig);
+      } catch { /* gone */ }
+    };
+    const at = async (ms: number) => {
+      const wait = t0 + ms - Date.now();
+      if (wait > 0) await sleep(wait);
+    };
+    await at(durationMs * 0.2);
+    signal(backends[0], "SIGSTOP");
+    await at(durationMs * 0.2 + stopMs);
+    signal(backends[0], "SIGCONT");
+    await at(durationMs * 0.5);
+    signal(backends[1], "SIGUSR1");
+    await at(durationMs * 0.9);
+    signal(backends[1], "SIGUSR1");
+  })();
 
   let kills = 0;
   let restarts = 0;
@@ -488,7 +536,7 @@ async function soak(o: Options): Promise<number> {
     }
   }
   stopping = true;
-  await Promise.all([chaos, ...clients]);
+  await Promise.all([chaos, gray, ...clients]);
   await Promise.all(restarting);
   const last = sample(pid);
   const metrics = await scrape(base);
@@ -501,7 +549,7 @@ async function soak(o: Options): Promise<number> {
   const elapsed = (Date.now() - t0) / 1000;
   console.log(
     `\nsoak: ${elapsed.toFixed(1)} s, ${nBackends} backends, ${nClients} clients, seed ${seed}: ` +
-      `${kills} kills (SIGKILL), ${restarts} restarts\n`,
+      (o.gray ? `gray: ${grayText}\n` : `${kills} kills (SIGKILL), ${restarts} restarts\n`),
   );
   const rows: (string | number)[][] = [[
     "method",
@@ -524,7 +572,8 @@ async function soak(o: Options): Promise<number> {
   const allFailed = failedBy.idempotent + failedBy.other;
   rows.push(["all", "-", total, total - allFailed, allFailed, "-"]);
   console.log(table(rows));
-  console.log(`(${(total / elapsed).toFixed(0)} requests/s)\n`);
+  console.log(`(${(total / elapsed).toFixed(0)} requests/s)`);
+  console.log(`worst client latency: ${worst.ms.toFixed(0)} ms (${worst.what})\n`);
 
   const counter = (name: string) => metrics.has(name) ? metrics.get(name)! : "n/a";
   console.log(table([
@@ -533,6 +582,8 @@ async function soak(o: Options): Promise<number> {
     ["sidekick_errors_total", counter("sidekick_errors_total")],
     ["sidekick_retries_total", counter("sidekick_retries_total")],
     ["sidekick_retry_budget_exhausted_total", counter("sidekick_retry_budget_exhausted_total")],
+    ["sidekick_backend_ejections_total", counter("sidekick_backend_ejections_total")],
+    ["sidekick_hedges_total", counter("sidekick_hedges_total")],
   ]));
   console.log();
 

@@ -4,9 +4,11 @@
  * `--hedge-after` sends a bodyless GET or HEAD that has no response headers after that long to a
  * second backend too, the first response winning and the other attempt cancelled.
  *
- * Only one timer exists per exchange, and only while it waits for headers: it is armed for the
- * nearest of the hedge moment and the attempts' deadlines and cleared by the first response.
- * With neither bound set, the exchange is a bare `send`.
+ * Without hedging (the default), no timer exists per exchange: the attempt joins a
+ * {@linkcode Deadlines} set while it waits for headers, which one coarse timer per data plane
+ * sweeps (it runs only while some attempt waits). With hedging, one timer per exchange exists
+ * while it waits for headers, armed for the nearest of the hedge moment and the attempts'
+ * deadlines. With neither bound set, the exchange is a bare `send`.
  * @module
  */
 
@@ -38,6 +40,8 @@ export interface ExchangePlan {
    * budget; undefined when there is none or the budget is spent.
    */
   pickHedge?(primary: Backend): Backend | undefined;
+  /** The data plane's sweeper of response deadlines (absent: a timer of the exchange's own). */
+  deadlines?: Deadlines;
   /** Follows the request's own cancellation (client gone, shutdown) until a winner is known. */
   parent: AbortSignal;
   /**
@@ -69,10 +73,24 @@ interface Running {
 export function exchange(plan: ExchangePlan, primary: Attempt): Promise<Outcome> {
   const timeoutMs = plan.responseTimeoutMs;
   let hedgeAt = plan.hedgeAfterMs > 0 && plan.pickHedge ? plan.hedgeAfterMs : 0;
-  if (timeoutMs <= 0 && hedgeAt <= 0) {
+  if (hedgeAt <= 0 && (timeoutMs <= 0 || plan.deadlines)) {
+    if (timeoutMs <= 0) {
+      return plan.send(primary.backend, primary.controller.signal).then(
+        (response): Outcome => ({ ok: true, winner: primary, response }),
+        (error): Outcome => ({ ok: false, failed: primary, error }),
+      );
+    }
+    const deadlines = plan.deadlines!;
+    const watched = deadlines.watch(primary.controller, timeoutMs);
     return plan.send(primary.backend, primary.controller.signal).then(
-      (response): Outcome => ({ ok: true, winner: primary, response }),
-      (error): Outcome => ({ ok: false, failed: primary, error }),
+      (response): Outcome => {
+        deadlines.done(watched);
+        return { ok: true, winner: primary, response };
+      },
+      (error): Outcome => {
+        deadlines.done(watched);
+        return { ok: false, failed: primary, error: watched.expired ? RESPONSE_TIMEOUT : error };
+      },
     );
   }
   return new Promise<Outcome>((resolve) => {
@@ -171,4 +189,67 @@ export function exchange(plan: ExchangePlan, primary: Attempt): Promise<Outcome>
     start(primary);
     arm();
   });
+}
+
+/** An attempt waiting for its response headers until `deadline` (`performance.now()` ms). */
+export interface Watched {
+  /** When the attempt is abandoned. */
+  readonly deadline: number;
+  /** Aborted with {@linkcode RESPONSE_TIMEOUT} at the deadline. */
+  readonly controller: AbortController;
+  /** Whether the deadline passed (the attempt was aborted for it). */
+  expired: boolean;
+}
+
+/**
+ * The response deadlines of one data plane's attempts, swept by a single timer that runs only
+ * while some attempt waits: joining and leaving the set is all an exchange pays. The sweep runs
+ * every `tickMs`, so an attempt is abandoned between its deadline and one tick later.
+ */
+export class Deadlines {
+  readonly #waiting = new Set<Watched>();
+  readonly #tickMs: number;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /** A sweeper with the given granularity, ms (default 50). */
+  constructor(tickMs = 50) {
+    this.#tickMs = tickMs;
+  }
+
+  /** Attempts waiting now. */
+  get size(): number {
+    return this.#waiting.size;
+  }
+
+  /** Watches `controller` for `timeoutMs` from now; pass the result to {@linkcode Deadlines.done}. */
+  watch(controller: AbortController, timeoutMs: number): Watched {
+    const w: Watched = { deadline: performance.now() + timeoutMs, controller, expired: false };
+    this.#waiting.add(w);
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#sweep(), this.#tickMs);
+    }
+    return w;
+  }
+
+  /** The attempt has its headers, or failed: no deadline any more. */
+  done(w: Watched): void {
+    this.#waiting.delete(w);
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    for (const w of this.#waiting) {
+      if (w.deadline > now) continue;
+      this.#waiting.delete(w);
+      w.expired = true;
+      w.controller.abort(RESPONSE_TIMEOUT);
+    }
+    if (this.#waiting.size === 0) this.stop();
+  }
+
+  /** Stops the timer (it starts again with the next watch). */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
 }

@@ -21,6 +21,7 @@ import { type BackendTls, createTransport, httpClientTlsOptions } from "./transp
 import { proxyWebSocket } from "./websocket.ts";
 import { ReplayMemory, RetryBudget } from "./retry.ts";
 import { BackendChoice } from "./choice.ts";
+import { Deadlines } from "./attempt.ts";
 import type { Ejection } from "./outlier.ts";
 
 /** Where and how one data plane listens and connects. */
@@ -107,6 +108,7 @@ export function startDataPlane(
     hedgeAfterMs: settings.hedgeAfterMs ?? 0,
     onEjection: hooks.onEjection,
   });
+  const deadlines = new Deadlines();
   const router = createRouter({
     pool: hooks.pool,
     choice,
@@ -121,6 +123,7 @@ export function startDataPlane(
       inflight,
       smallBodies: settings.tls !== undefined,
       gray: choice,
+      deadlines,
       retry: settings.retries > 0
         ? {
           retries: settings.retries,
@@ -189,6 +192,7 @@ export function startDataPlane(
         await server.shutdown();
         clearTimeout(timer);
         await server.finished;
+        deadlines.stop();
         transport.close();
         wsClient.close();
       },

@@ -6,7 +6,7 @@
  */
 
 import type { Backend } from "./backend.ts";
-import { exchange, type ExchangePlan, type HedgeNote } from "./attempt.ts";
+import { type Deadlines, exchange, type ExchangePlan, type HedgeNote } from "./attempt.ts";
 import { badGateway, gatewayTimeout } from "./error_document.ts";
 import { classifyFetchError, CLIENT_GONE, RESPONSE_TIMEOUT } from "./fetch_errors.ts";
 import { downstreamHeaderList, upstreamHeaderList } from "./headers.ts";
@@ -38,6 +38,8 @@ export interface ProxyContext {
   retry?: RetryContext;
   /** Bounds on waiting for a backend, and where attempts' outcomes go (absent: no bounds). */
   gray?: GrayContext;
+  /** Sweeps the response deadlines of this data plane's attempts (absent: a timer per request). */
+  deadlines?: Deadlines;
 }
 
 /**
@@ -232,6 +234,7 @@ export async function forward(
       return next && retry.budget.tryRetry(Date.now()) ? next : undefined;
     },
     parent: controller.signal,
+    deadlines: ctx.deadlines,
     onFailed: (a, e, ms) => {
       const failure = classifyFetchError(e, clientGone);
       if (failure.marksDown && a.backend.markDown(failure.message)) ctx.onEject?.(a.backend);

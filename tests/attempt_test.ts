@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   type Attempt,
+  Deadlines,
   exchange,
   type ExchangePlan,
   HEDGE_LOST,
@@ -166,4 +167,33 @@ Deno.test("exchange: the request's cancellation reaches a running hedge", async 
   assert.ok(!out.ok);
   assert.equal(aborted.get(b), "client went away");
   assert.equal(a.inflight + b.inflight, 1, "only the attempt returned stays counted");
+});
+
+Deno.test("exchange with a shared Deadlines sweeper: a timeout without a timer of its own", async () => {
+  const a = backend(1);
+  const aborted = new Map<Backend, unknown>();
+  const deadlines = new Deadlines(10);
+  const p = primary(a);
+  const out = await exchange({
+    send: sender(new Map([[a, Infinity]]), aborted),
+    responseTimeoutMs: 40,
+    hedgeAfterMs: 0,
+    parent: p.controller.signal,
+    deadlines,
+  }, p);
+  assert.ok(!out.ok);
+  assert.equal(out.error, RESPONSE_TIMEOUT);
+  assert.equal(aborted.get(a), RESPONSE_TIMEOUT);
+  assert.equal(deadlines.size, 0);
+  const q = primary(a);
+  const fast = await exchange({
+    send: sender(new Map([[a, 1]]), new Map()),
+    responseTimeoutMs: 1_000,
+    hedgeAfterMs: 0,
+    parent: q.controller.signal,
+    deadlines,
+  }, q);
+  assert.ok(fast.ok);
+  assert.equal(deadlines.size, 0, "an answer leaves the set");
+  deadlines.stop();
 });
