@@ -32,6 +32,8 @@ export interface DataPlaneSettings {
   shared: boolean;
   /** Serve HTTPS with this pair (replaceable with {@linkcode DataPlane.swapCertificate}). */
   tls?: KeyPair;
+  /** `--no-http2`: HTTPS over HTTP/1.1 only. */
+  noHttp2?: boolean;
   /** The PEM answered at `GET /v1/certificates` (a generated certificate), if any. */
   certificatePem?: string;
   /** TLS towards https backends. */
@@ -149,7 +151,12 @@ export function startDataPlane(
         onError,
       };
       if (settings.tls) {
-        const tlsOptions = { ...options, shared: settings.shared, onListen: listening };
+        const tlsOptions = {
+          ...options,
+          shared: settings.shared,
+          http2: !settings.noHttp2,
+          onListen: listening,
+        };
         server = tlsServer = serveTls(tlsOptions, router, settings.tls);
         proxy.smallBodies = !tlsServer.noDelay.ok;
       } else {

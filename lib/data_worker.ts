@@ -108,6 +108,7 @@ function start(init: WorkerInit): void {
     port: init.port,
     shared: true,
     tls: init.tls,
+    noHttp2: init.noHttp2,
     certificatePem: init.certificatePem,
     backendTls: init.backendTls,
     dns,

@@ -25,6 +25,8 @@ export interface WorkerInit {
   port: number;
   /** HTTPS pair, if serving HTTPS. */
   tls?: KeyPair;
+  /** `--no-http2`. */
+  noHttp2: boolean;
   /** The PEM of `GET /v1/certificates`, if generated. */
   certificatePem?: string;
   /** TLS towards https backends. */

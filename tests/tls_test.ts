@@ -17,6 +17,7 @@ import {
   loadKeyPair,
   parseKeyPair,
   planServerTls,
+  serveOnListener,
   serveTls,
 } from "../lib/tls.ts";
 import {
@@ -623,4 +624,9 @@ Deno.test("decryptPrivateKey: a wrong password whose garbage the decoder calls '
     decryptPrivateKey(text, "k.pem", password),
     { ok: false, error: '--key-password: unable to decrypt "k.pem": wrong password' },
   );
+});
+
+Deno.test("serveOnListener: the runtime's own server loop, which --no-http2 needs, is there", () => {
+  // Deno.serve always offers h2 by ALPN; an HTTP/1.1-only listener relies on this internal.
+  assert.equal(typeof serveOnListener(), "function");
 });
