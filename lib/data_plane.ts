@@ -16,6 +16,7 @@ import type { Pool } from "./pool.ts";
 import type { RecordListener } from "./record.ts";
 import { err, type Result } from "./result.ts";
 import { createRouter } from "./server.ts";
+import type { ProxyContext } from "./proxy.ts";
 import { type KeyPair, serveTls, type TlsServer } from "./tls.ts";
 import { type BackendTls, createTransport, httpClientTlsOptions } from "./transport.ts";
 import { proxyWebSocket } from "./websocket.ts";
@@ -34,6 +35,8 @@ export interface DataPlaneSettings {
   shared: boolean;
   /** Serve HTTPS with this pair (replaceable with {@linkcode DataPlane.swapCertificate}). */
   tls?: KeyPair;
+  /** `--no-http2`: HTTPS over HTTP/1.1 only. */
+  noHttp2?: boolean;
   /** The PEM answered at `GET /v1/certificates` (a generated certificate), if any. */
   certificatePem?: string;
   /** TLS towards https backends. */
@@ -88,6 +91,11 @@ export interface DataPlane {
   addServerNames(names: ReadonlyMap<string, string>): void;
   /** Stops accepting, lets in-flight requests finish for `drainTimeoutMs`, then cuts them. */
   stop(drainTimeoutMs: number): Promise<void>;
+  /**
+   * HTTPS only: why `TCP_NODELAY` could not be set on the listener (responses may then wait
+   * ~40 ms for the client's delayed acknowledgement); undefined when it is set or not HTTPS.
+   */
+  readonly noDelayError: string | undefined;
 }
 
 /** Binds the listener; resolves once listening, rejects with what `Deno.serve` threw. */
@@ -109,31 +117,33 @@ export function startDataPlane(
     onEjection: hooks.onEjection,
   });
   const deadlines = new Deadlines();
+  const proxy: ProxyContext = {
+    transport,
+    publicIp,
+    onRecord: hooks.onRecord,
+    onEject: hooks.onEject,
+    inflight,
+    // Only where the TLS listener lacks TCP_NODELAY (set once it is bound).
+    smallBodies: false,
+    gray: choice,
+    deadlines,
+    retry: settings.retries > 0
+      ? {
+        retries: settings.retries,
+        bufferBytes: settings.retryBufferBytes,
+        memory: new ReplayMemory(settings.retryBufferBytes * REPLAY_BODIES),
+        budget: new RetryBudget({}, settings.retryBudget),
+        pick: (tried) => choice.forRetry(tried),
+      }
+      : undefined,
+  };
   const router = createRouter({
     pool: hooks.pool,
     choice,
     certificatePem: () => settings.certificatePem,
     missingHostAuthority: () => settings.tls ? undefined : noHost,
     metrics: hooks.metrics,
-    proxy: {
-      transport,
-      publicIp,
-      onRecord: hooks.onRecord,
-      onEject: hooks.onEject,
-      inflight,
-      smallBodies: settings.tls !== undefined,
-      gray: choice,
-      deadlines,
-      retry: settings.retries > 0
-        ? {
-          retries: settings.retries,
-          bufferBytes: settings.retryBufferBytes,
-          memory: new ReplayMemory(settings.retryBufferBytes * REPLAY_BODIES),
-          budget: new RetryBudget({}, settings.retryBudget),
-          pick: (tried) => choice.forRetry(tried),
-        }
-        : undefined,
-    },
+    proxy,
     websocket: (req, info, target) => {
       const backend = choice.forWebSocket();
       if (!backend) return badGateway(ALL_OFFLINE, target.path);
@@ -159,8 +169,14 @@ export function startDataPlane(
         onError,
       };
       if (settings.tls) {
-        const tlsOptions = { ...options, shared: settings.shared, onListen: listening };
+        const tlsOptions = {
+          ...options,
+          shared: settings.shared,
+          http2: !settings.noHttp2,
+          onListen: listening,
+        };
         server = tlsServer = serveTls(tlsOptions, router, settings.tls);
+        proxy.smallBodies = !tlsServer.noDelay.ok;
       } else {
         server = Deno.serve(
           { ...options, reusePort: settings.shared, onListen: listening },
@@ -175,12 +191,19 @@ export function startDataPlane(
     }
     noHost = `localhost:${server.addr.port}`;
     const plane: DataPlane = {
+      get noDelayError() {
+        const noDelay = tlsServer?.noDelay;
+        return noDelay && !noDelay.ok ? noDelay.error : undefined;
+      },
       get addr() {
         return server.addr;
       },
       finished: server.finished,
       swapCertificate(pair) {
-        return tlsServer ? tlsServer.swap(pair) : err("not serving HTTPS");
+        if (!tlsServer) return err("not serving HTTPS");
+        const swapped = tlsServer.swap(pair);
+        proxy.smallBodies = !tlsServer.noDelay.ok;
+        return swapped;
       },
       addServerNames: (names) => transport.addServerNames(names),
       async stop(drainTimeoutMs) {

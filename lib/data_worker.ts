@@ -111,6 +111,7 @@ function start(init: WorkerInit): void {
     port: init.port,
     shared: true,
     tls: init.tls,
+    noHttp2: init.noHttp2,
     certificatePem: init.certificatePem,
     backendTls: init.backendTls,
     dns,
@@ -140,7 +141,8 @@ function start(init: WorkerInit): void {
   }).then((p) => {
     plane = p;
     plane.addServerNames(new Map(init.generation.serverNames));
-    post({ t: "listening", hostname: p.addr.hostname, port: p.addr.port });
+    const { hostname, port } = p.addr;
+    post({ t: "listening", hostname, port, noDelayError: p.noDelayError });
   }, (e) => {
     dns.stop();
     post({

@@ -280,6 +280,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
         port: listen.value.port,
         shared: false,
         tls: pair,
+        noHttp2: config.noHttp2,
         certificatePem,
         backendTls: tls,
         dns,
@@ -305,6 +306,9 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
         addr: plane.addr,
         finished: plane.finished,
         swapCertificate: (p) => plane.swapCertificate(p),
+        get noDelayError() {
+          return plane.noDelayError;
+        },
         generation: (g) => plane.addServerNames(new Map(g.serverNames)),
         stop: (ms) => plane.stop(ms),
       }];
@@ -313,6 +317,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       hostname: listen.value.hostname,
       port: listen.value.port,
       tls: pair,
+      noHttp2: config.noHttp2,
       certificatePem,
       backendTls: tls,
       dnsTtlMs: config.dnsTtlMs,
@@ -385,6 +390,8 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       await serverTls?.prepare(); // auto-TLS: generate the certificate, print the banner
       if (note) info(note);
       planes = await startPlanes(serverTls?.pair());
+      const noDelayError = planes.find((p) => p.noDelayError)?.noDelayError;
+      if (noDelayError) info(`TLS responses above 512 bytes may wait ~40 ms: ${noDelayError}`);
       Promise.all(planes.map((p) => p.finished)).then(resolveFinished, resolveFinished);
       stopWatching = serverTls?.watch((pair): Result<void> => {
         for (const p of planes) {

@@ -25,6 +25,8 @@ export interface WorkerInit {
   port: number;
   /** HTTPS pair, if serving HTTPS. */
   tls?: KeyPair;
+  /** `--no-http2`. */
+  noHttp2: boolean;
   /** The PEM of `GET /v1/certificates`, if generated. */
   certificatePem?: string;
   /** TLS towards https backends. */
@@ -77,8 +79,8 @@ export type ToWorker =
 
 /** Worker → control plane. */
 export type FromWorker =
-  /** Listening on `port`. */
-  | { t: "listening"; hostname: string; port: number }
+  /** Listening on `port`; `noDelayError`: see `DataPlane.noDelayError`. */
+  | { t: "listening"; hostname: string; port: number; noDelayError?: string }
   /** Could not bind: what `Deno.serve` threw. */
   | { t: "failed"; name: string; message: string }
   /** Trace lines, whole, in order. */
