@@ -165,3 +165,35 @@ Deno.test("sampleProcess gives CPU, RSS and start time; fds and vsize on Linux w
     assert.ok(p.virtualBytes! > 0);
   }
 });
+
+Deno.test("gray failures: timeout retries, ejections, the ejected gauge and hedges by winner", () => {
+  const stats = new Stats();
+  const a = "http://a:9000";
+  const b = "http://b:9000";
+  stats.observe(rec(b, {
+    retried: [{ endpoint: a, reason: "timeout", error: "no response headers" }],
+  }));
+  stats.observe(rec(b, { hedge: { endpoint: b, primary: a, won: true } }));
+  stats.observe(rec(a, { hedge: { endpoint: b, primary: a, won: false } }));
+  stats.countEjection(a);
+  const text = renderMetrics({
+    backends: [
+      { endpoint: a, site: 1, up: true, inflight: 0, ejected: true },
+      { endpoint: b, site: 1, up: true, inflight: 0 },
+    ],
+    stats,
+  });
+  for (
+    const line of [
+      `sidekick_retries_total{endpoint="${a}",reason="timeout"} 1`,
+      `sidekick_backend_ejections_total{endpoint="${a}"} 1`,
+      `sidekick_backend_ejected{endpoint="${a}",site="1"} 1`,
+      `sidekick_backend_ejected{endpoint="${b}",site="1"} 0`,
+      `sidekick_hedges_total{endpoint="${a}",winner="hedge"} 1`,
+      `sidekick_hedges_total{endpoint="${a}",winner="primary"} 1`,
+      `sidekick_hedges_total{endpoint="${b}",winner="hedge"} 0`,
+    ]
+  ) {
+    assert.ok(text.includes(`\n${line}\n`), line);
+  }
+});

@@ -61,3 +61,26 @@ Deno.test("soak --short: a report row per method and measure, exit status 0", as
   }
   assert.match(stdout, /^soak: PASS$/m, context);
 });
+
+Deno.test("soak --short --gray: a frozen and a slow backend, the worst client latency reported, exit status 0", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/soak.ts", "--short", "--gray"],
+    cwd: REPO,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const context = `${stdout}\n${new TextDecoder().decode(out.stderr)}`;
+  assert.equal(out.code, 0, context);
+  assert.match(
+    stdout,
+    /gray: backend :\d+ frozen \(SIGSTOP\) for [\d.]+ s, backend :\d+ 400 ms slower/,
+  );
+  const worst = /worst client latency: (\d+) ms/.exec(stdout);
+  assert.ok(worst, context);
+  // The frozen backend holds no request past --response-timeout 1s plus a retry elsewhere.
+  assert.ok(Number(worst[1]) < 5_000, context);
+  assert.match(stdout, /^soak: PASS$/m, context);
+});

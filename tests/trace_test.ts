@@ -359,3 +359,29 @@ Deno.test("a retried exchange says which backends failed first, in text and JSON
   assert.equal(JSON.parse(formatShortJson(request())).attempts, undefined);
   assert.ok(!formatShortText(request(), false).includes("failed attempt"));
 });
+
+Deno.test("a hedged exchange says where the hedge went and which attempt won, in text and JSON", () => {
+  const hedge = { endpoint: "http://10.0.0.8:9000", primary: "http://10.0.0.9:9000", won: true };
+  const r = request({ hedge });
+  assert.match(
+    formatShortText(r, false),
+    / \(hedged: http:\/\/10\.0\.0\.9:9000 had not answered, http:\/\/10\.0\.0\.8:9000 too; the hedge answered first\)$/,
+  );
+  for (const line of [formatShortJson(r), formatDebugJson(r)]) {
+    assert.deepEqual(JSON.parse(line).hedge, hedge);
+  }
+  const lost = request({ hedge: { ...hedge, won: false } });
+  assert.match(formatShortText(lost, false), /the first attempt answered first\)$/);
+  const timedOut = request({
+    status: 200,
+    retried: [{
+      endpoint: "http://10.0.0.9:9000",
+      reason: "timeout",
+      error: "no response headers within --response-timeout",
+    }],
+  });
+  assert.match(
+    formatShortText(timedOut, false),
+    /after 1 failed attempt: http:\/\/10\.0\.0\.9:9000 timeout: no response headers within --response-timeout\)$/,
+  );
+});

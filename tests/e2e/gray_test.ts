@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { startBackend, startBackends, type TestBackend, waitFor } from "../helpers/backends.ts";
-import { type SidekickProcess, startSidekick } from "../helpers/sidekick_process.ts";
+import { runSidekick, type SidekickProcess, startSidekick } from "../helpers/sidekick_process.ts";
 import { scrapeSum } from "../helpers/metrics_text.ts";
 
 const FLAGS = ["--health-path", "/health", "--health-duration", "200ms", "--quiet"];
@@ -321,3 +321,20 @@ for (const workers of ["1", "2"]) {
     }
   });
 }
+
+Deno.test("bad values of the gray-failure flags: one line naming the flag, exit status 2", async () => {
+  for (
+    const [args, flag] of [
+      [["--response-timeout", "soon"], "--response-timeout"],
+      [["--eject-after", "-3"], "--eject-after"],
+      [["--hedge-after", "2s", "--response-timeout", "1s"], "--hedge-after"],
+      [["--host-balance", "fastest"], "--host-balance"],
+    ] as const
+  ) {
+    const out = await runSidekick([...args, "http://127.0.0.1:9"]);
+    assert.equal(out.code, 2, out.stderr);
+    const lines = out.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, out.stderr);
+    assert.match(lines[0], new RegExp(`^sidekick: ${flag}: `));
+  }
+});
