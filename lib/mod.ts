@@ -19,7 +19,16 @@ export { Backend } from "./backend.ts";
 export type { BackendSnapshot, Transition, TransitionListener } from "./backend.ts";
 export { Pool } from "./pool.ts";
 export type { Candidate, Random } from "./balancer.ts";
-export type { ExchangeRecord, FailedAttempt, HeaderList, RecordListener } from "./record.ts";
+export type {
+  ExchangeRecord,
+  FailedAttempt,
+  HeaderList,
+  HedgeNote,
+  RecordListener,
+} from "./record.ts";
+export { Outliers } from "./outlier.ts";
+export type { Ejection, OutlierMemory } from "./outlier.ts";
+export { PeakEwma } from "./peak_ewma.ts";
 export type { RetryReason } from "./retry.ts";
 export { EndpointStats, Stats } from "./stats.ts";
 export type { StatsMemory } from "./stats.ts";
