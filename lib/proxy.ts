@@ -225,23 +225,25 @@ export async function forward(
   const plan: ExchangePlan = {
     send,
     responseTimeoutMs: gray && bounded ? gray.responseTimeoutMs : 0,
-    hedgeAfterMs: gray && body === null && (method === "GET" || method === "HEAD")
+    hedgeAfterMs: gray && retry && body === null && (method === "GET" || method === "HEAD")
       ? gray.hedgeAfterMs
       : 0,
-    pickHedge: (primary) => {
-      if (!retry) return undefined;
-      const next = gray!.forHedge(primary);
-      return next && retry.budget.tryRetry(Date.now()) ? next : undefined;
-    },
     parent: controller.signal,
     deadlines: ctx.deadlines,
-    onFailed: (a, e, ms) => {
+  };
+  if (plan.hedgeAfterMs > 0) {
+    // What only a hedged exchange needs: built for hedgeable requests only.
+    plan.pickHedge = (primary) => {
+      const next = gray!.forHedge(primary);
+      return next && retry!.budget.tryRetry(Date.now()) ? next : undefined;
+    };
+    plan.onFailed = (a, e, ms) => {
       const failure = classifyFetchError(e, clientGone);
       if (failure.marksDown && a.backend.markDown(failure.message)) ctx.onEject?.(a.backend);
-      if (failure.kind !== "client") gray?.failed(a.backend, ms);
-    },
-    onLost: (a, ms) => gray?.lost(a.backend, ms),
-  };
+      if (failure.kind !== "client") gray!.failed(a.backend, ms);
+    };
+    plan.onLost = (a, ms) => gray!.lost(a.backend, ms);
+  }
   let upstream: Response;
   for (;;) {
     const outcome = await exchange(plan, { backend, controller });
