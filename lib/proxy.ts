@@ -245,7 +245,9 @@ export async function forward(
     plan.onLost = (a, ms) => gray!.lost(a.backend, ms);
   }
   let upstream: Response;
+  let sent = t0; // when the current attempt was sent: latency samples are per attempt
   for (;;) {
+    sent = performance.now();
     const outcome = await exchange(plan, { backend, controller });
     hedge = outcome.hedge;
     const attempt = outcome.ok ? outcome.winner : outcome.failed;
@@ -259,55 +261,55 @@ export async function forward(
       upstream = outcome.response;
       break;
     }
-    {
-      const e = outcome.error;
-      const failure = classifyFetchError(e, clientGone);
-      error = failure.message;
-      if (failure.marksDown && backend.markDown(failure.message)) ctx.onEject?.(backend);
-      if (failure.kind !== "client" && failure.kind !== "shutdown") {
-        gray?.failed(backend, performance.now() - t0);
-      }
-      // A client that went away, or a streamed body that ended early: never the backend's fault.
-      if (failure.kind === "client") clientFault = true;
-      if (failure.kind === "client" && !clientGone) {
-        status = 400;
-        const res = plainText(400, "request body shorter than its Content-Length");
-        responseHeaders = [...res.headers];
-        return res;
-      }
-      const reason = retry && replayable && !clientGone && (retried?.length ?? 0) < retry.retries
-        ? retryReason(failure, method)
-        : undefined;
-      if (reason) (tried ??= []).push(backend);
-      const next = reason ? retry!.pick(tried!) : undefined;
-      if (next) {
-        if (retry!.budget.tryRetry(Date.now())) {
-          (retried ??= []).push({ endpoint: backend.endpoint, reason: reason!, error });
-          backend.end();
-          next.begin();
-          backend = next;
-          if (controller.signal.aborted) {
-            ctx.inflight?.delete(controller);
-            controller = new AbortController();
-            ctx.inflight?.add(controller);
-            plan.parent = controller.signal;
-          }
-          continue;
-        }
-        retryDenied = true;
-      }
-      const timedOut = e === RESPONSE_TIMEOUT;
-      status = timedOut ? 504 : 502;
-      const res = timedOut
-        ? gatewayTimeout(failure.message, target.path)
-        : badGateway(failure.message, target.path);
+    const e = outcome.error;
+    const failure = classifyFetchError(e, clientGone);
+    error = failure.message;
+    if (failure.marksDown && backend.markDown(failure.message)) ctx.onEject?.(backend);
+    if (failure.kind !== "client" && failure.kind !== "shutdown") {
+      gray?.failed(backend, performance.now() - sent);
+    }
+    // A client that went away, or a streamed body that ended early: never the backend's fault.
+    if (failure.kind === "client") clientFault = true;
+    if (failure.kind === "client" && !clientGone) {
+      status = 400;
+      const res = plainText(400, "request body shorter than its Content-Length");
       responseHeaders = [...res.headers];
       return res;
     }
+    const reason = retry && replayable && !clientGone && (retried?.length ?? 0) < retry.retries
+      ? retryReason(failure, method)
+      : undefined;
+    if (reason) (tried ??= []).push(backend);
+    const next = reason ? retry!.pick(tried!) : undefined;
+    if (next) {
+      if (retry!.budget.tryRetry(Date.now())) {
+        (retried ??= []).push({ endpoint: backend.endpoint, reason: reason!, error });
+        backend.end();
+        next.begin();
+        backend = next;
+        if (controller.signal.aborted) {
+          ctx.inflight?.delete(controller);
+          controller = new AbortController();
+          ctx.inflight?.add(controller);
+          plan.parent = controller.signal;
+        }
+        continue;
+      }
+      retryDenied = true;
+    }
+    const timedOut = e === RESPONSE_TIMEOUT;
+    status = timedOut ? 504 : 502;
+    const res = timedOut
+      ? gatewayTimeout(failure.message, target.path)
+      : badGateway(failure.message, target.path);
+    responseHeaders = [...res.headers];
+    return res;
   }
   ttfbMs = performance.now() - t0;
   status = upstream.status;
-  gray?.answered(backend, status, ttfbMs);
+  // A hedge that won was sent later than `sent`: its sample errs on the slow side, which costs it
+  // nothing it did not earn (the request did wait that long).
+  gray?.answered(backend, status, performance.now() - sent);
   responseHeaders = downstreamHeaderList(upstream.headers);
   let responseBody: BodyInit | null = null;
   if (NULL_BODY_STATUS.has(status)) await upstream.body?.cancel();
