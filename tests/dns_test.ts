@@ -8,7 +8,7 @@ import {
   samePlan,
   systemResolver,
   urlHost,
-} from "../lib/dns.ts";
+} from "../lib/upstream/dns.ts";
 
 /** A fake resolver: answers from a table that tests change, counting calls per host. */
 function fakeResolver(table: Record<string, string[] | Error>) {

@@ -9,7 +9,7 @@ import {
   paint,
   runeLength,
   statusText,
-} from "../lib/format.ts";
+} from "../lib/output/text_format.ts";
 
 Deno.test("formatIBytes writes humanize.IBytes forms", () => {
   const cases: [number, string][] = [

@@ -5,8 +5,14 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { expandEllipses, healthUrl, MAX_ENDPOINTS, parseSite, parseSites } from "../lib/sites.ts";
-import type { Result } from "../lib/result.ts";
+import {
+  expandEllipses,
+  healthUrl,
+  MAX_ENDPOINTS,
+  parseSite,
+  parseSites,
+} from "../lib/config/sites.ts";
+import type { Result } from "../lib/shared/result.ts";
 
 /** The value of an ok result, failing the test with the error otherwise. */
 function value<T>(r: Result<T>): T {

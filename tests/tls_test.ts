@@ -17,15 +17,15 @@ import {
   parseKeyPair,
   planServerTls,
   serveTls,
-} from "../lib/tls.ts";
+} from "../lib/tls/key_pair.ts";
 import {
   AUTO_TLS_VALIDITY_MS,
   autoTlsBanner,
   generateAutoTls,
   parseAutoTlsHosts,
-} from "../lib/autotls.ts";
+} from "../lib/tls/auto_tls.ts";
 import { ConfigError, createSidekick, makeConfig } from "../lib/mod.ts";
-import { ok } from "../lib/result.ts";
+import { ok } from "../lib/shared/result.ts";
 import { startBackends, waitFor } from "./helpers/backends.ts";
 import { KEY_PASSWORD, opensslSerial, serverCerts } from "./helpers/server_certs.ts";
 

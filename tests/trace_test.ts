@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { Transition } from "../lib/backend.ts";
-import { makeConfig } from "../lib/config.ts";
-import type { ExchangeRecord } from "../lib/record.ts";
+import type { Transition } from "../lib/shared/backend.ts";
+import { makeConfig } from "../lib/config/config.ts";
+import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
 import {
   formatDebugJson,
   formatDebugText,
@@ -13,7 +13,7 @@ import {
   redactQuery,
   traceClient,
   traceFilter,
-} from "../lib/trace.ts";
+} from "../lib/output/trace.ts";
 
 const T0 = Date.UTC(2024, 4, 1, 3, 6, 25, 805);
 const plain = { json: false, debug: false, colors: false };

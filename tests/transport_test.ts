@@ -5,8 +5,8 @@
  * TLS files are validated with one-line errors.
  */
 import assert from "node:assert/strict";
-import { DnsCache } from "../lib/dns.ts";
-import { classifyFetchError, type Failure, tlsProblem } from "../lib/fetch_errors.ts";
+import { DnsCache } from "../lib/upstream/dns.ts";
+import { classifyFetchError, type Failure, tlsProblem } from "../lib/upstream/fetch_errors.ts";
 import {
   type BackendTransport,
   createTransport,
@@ -14,7 +14,7 @@ import {
   loadBackendTls,
   noProxyMatches,
   type TransportOptions,
-} from "../lib/transport.ts";
+} from "../lib/upstream/transport.ts";
 import { closedPort, digestStream, patternStream, startBackend } from "./helpers/backends.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { startHttpsBackend, startMtlsBackend } from "./helpers/tls_backends.ts";

@@ -16,7 +16,7 @@
  * @module
  */
 
-import type { Failure } from "./fetch_errors.ts";
+import type { Failure } from "../upstream/fetch_errors.ts";
 
 /** Methods whose repetition has the same effect as one request (RFC 9110 §9.2.2). */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([

@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { Backend } from "./backend.ts";
+import type { Backend } from "../shared/backend.ts";
 import { badGateway } from "./error_document.ts";
-import { upstreamRequestHeaders } from "./headers.ts";
+import { upstreamRequestHeaders } from "../shared/headers.ts";
 import type { Target } from "./proxy.ts";
 
 /** Headers the WebSocket handshake owns; the client library sets its own. */

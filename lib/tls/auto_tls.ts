@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * import { generateAutoTls } from "./autotls.ts";
+ * import { generateAutoTls } from "./auto_tls.ts";
  * const tls = await generateAutoTls("localhost,127.0.0.1");
  * console.log(tls.banner);
  * ```
@@ -17,8 +17,8 @@
  */
 
 import type * as X509 from "@peculiar/x509";
-import { err, ok, type Result } from "./result.ts";
-import type { KeyPair } from "./tls.ts";
+import { err, ok, type Result } from "../shared/result.ts";
+import type { KeyPair } from "./key_pair.ts";
 
 /** The subject alternative names of an `--auto-tls-host` value. */
 export interface AutoTlsHosts {

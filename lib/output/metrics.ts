@@ -23,7 +23,7 @@
  * @example
  * ```ts
  * import { renderMetrics } from "./metrics.ts";
- * import { Stats } from "./stats.ts";
+ * import { Stats } from "../shared/stats.ts";
  * const text = renderMetrics({
  *   backends: [{ endpoint: "http://127.0.0.1:9000", site: 1, up: true, inflight: 0 }],
  *   stats: new Stats(),
@@ -34,8 +34,8 @@
  */
 
 import process from "node:process";
-import type { Pool } from "./pool.ts";
-import { DURATION_BUCKETS, EndpointStats, type Stats } from "./stats.ts";
+import type { Pool } from "../shared/pool.ts";
+import { DURATION_BUCKETS, EndpointStats, type Stats } from "../shared/stats.ts";
 
 /** The content type of the text exposition format. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

@@ -5,16 +5,16 @@
  * @module
  */
 
-import type { Backend } from "./backend.ts";
+import type { Backend } from "../shared/backend.ts";
 import { badGateway } from "./error_document.ts";
-import { classifyFetchError, CLIENT_GONE } from "./fetch_errors.ts";
-import { downstreamHeaderList, upstreamHeaderList } from "./headers.ts";
-import type { RecordListener } from "./record.ts";
+import { classifyFetchError, CLIENT_GONE } from "../upstream/fetch_errors.ts";
+import { downstreamHeaderList, upstreamHeaderList } from "../shared/headers.ts";
+import type { RecordListener } from "../shared/exchange_record.ts";
 import { declaredLength, downstreamBody } from "./small_body.ts";
 import { IDEMPOTENT_METHODS, type ReplayMemory, type RetryBudget, retryReason } from "./retry.ts";
-import type { FailedAttempt } from "./record.ts";
-import type { Transport } from "./transport.ts";
-import { BODYLESS_METHODS, NULL_BODY_STATUS, plainText } from "./http.ts";
+import type { FailedAttempt } from "../shared/exchange_record.ts";
+import type { Transport } from "../upstream/transport.ts";
+import { BODYLESS_METHODS, NULL_BODY_STATUS, plainText } from "../shared/http_facts.ts";
 
 /** What the proxy needs besides the request. */
 export interface ProxyContext {

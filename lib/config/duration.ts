@@ -17,7 +17,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "./result.ts";
+import { err, ok, type Result } from "../shared/result.ts";
 
 const NS_PER_US = 1_000n;
 const NS_PER_MS = 1_000_000n;

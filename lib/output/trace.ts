@@ -19,9 +19,9 @@
  * @module
  */
 
-import type { Transition } from "./backend.ts";
-import type { Config } from "./config.ts";
-import { formatDuration, formatDurationRounded } from "./duration.ts";
+import type { Transition } from "../shared/backend.ts";
+import type { Config } from "../config/config.ts";
+import { formatDuration, formatDurationRounded } from "../config/duration.ts";
 import {
   ANSI,
   byteLength,
@@ -31,10 +31,10 @@ import {
   formatRfc3339Nano,
   paint,
   statusText,
-} from "./format.ts";
-import type { ExchangeRecord } from "./record.ts";
-import { headerValue } from "./headers.ts";
-import { exchangeSizes } from "./stats.ts";
+} from "./text_format.ts";
+import type { ExchangeRecord } from "../shared/exchange_record.ts";
+import { headerValue } from "../shared/headers.ts";
+import { exchangeSizes } from "../shared/stats.ts";
 
 /** How lines are written. */
 export interface TraceStyle {

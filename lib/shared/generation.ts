@@ -9,8 +9,8 @@
 
 import { Backend, type TransitionListener } from "./backend.ts";
 import type { Random } from "./balancer.ts";
-import type { HostBalance } from "./config.ts";
-import type { PlannedEndpoint } from "./dns.ts";
+import type { HostBalance } from "../config/config.ts";
+import type { PlannedEndpoint } from "../upstream/dns.ts";
 import { Pool } from "./pool.ts";
 import type { Stats } from "./stats.ts";
 

@@ -7,10 +7,10 @@
  * @module
  */
 
-import type { GenerationPlan } from "./generation.ts";
-import { ok, type Result } from "./result.ts";
-import type { KeyPair } from "./tls.ts";
-import type { FromWorker, ToWorker, WorkerInit } from "./worker_protocol.ts";
+import type { GenerationPlan } from "../shared/generation.ts";
+import { ok, type Result } from "../shared/result.ts";
+import type { KeyPair } from "../tls/key_pair.ts";
+import type { FromWorker, ToWorker, WorkerInit } from "../data/worker_protocol.ts";
 
 /** One data plane as the control plane drives it, in this isolate or another. */
 export interface PlaneHandle {
@@ -39,7 +39,7 @@ export interface WorkerHooks {
 }
 
 /** The module every data-plane worker runs. */
-export const WORKER_MODULE: URL = new URL("./data_worker.ts", import.meta.url);
+export const WORKER_MODULE: URL = new URL("../data/worker_entry.ts", import.meta.url);
 
 /**
  * Starts `count` workers on `init`'s address (port 0: one the kernel picks, probed here);

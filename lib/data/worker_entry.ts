@@ -10,12 +10,12 @@
 /// <reference lib="deno.worker" />
 
 import { type DataPlane, startDataPlane } from "./data_plane.ts";
-import { DnsCache } from "./dns.ts";
-import { type GenerationPlan, poolOf } from "./generation.ts";
-import type { Pool } from "./pool.ts";
-import type { ExchangeRecord } from "./record.ts";
-import { Stats } from "./stats.ts";
-import { formatRecord, traceFilter } from "./trace.ts";
+import { DnsCache } from "../upstream/dns.ts";
+import { type GenerationPlan, poolOf } from "../shared/generation.ts";
+import type { Pool } from "../shared/pool.ts";
+import type { ExchangeRecord } from "../shared/exchange_record.ts";
+import { Stats } from "../shared/stats.ts";
+import { formatRecord, traceFilter } from "../output/trace.ts";
 import type { FromWorker, ToWorker, WorkerInit } from "./worker_protocol.ts";
 
 /** Lines are sent when this many are waiting, or after {@linkcode LINE_FLUSH_MS}. */

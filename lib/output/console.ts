@@ -12,7 +12,7 @@
  * @example
  * ```ts
  * import { createConsole } from "./console.ts";
- * import { makeConfig } from "./config.ts";
+ * import { makeConfig } from "../config/config.ts";
  * const out = createConsole(makeConfig({ sites: ["http://127.0.0.1:9000"], log: true }), false);
  * out.info("listening on ':8080'");
  * await out.stop();
@@ -20,9 +20,9 @@
  * @module
  */
 
-import type { Transition } from "./backend.ts";
-import type { Config } from "./config.ts";
-import type { ExchangeRecord } from "./record.ts";
+import type { Transition } from "../shared/backend.ts";
+import type { Config } from "../config/config.ts";
+import type { ExchangeRecord } from "../shared/exchange_record.ts";
 import { formatRecord, formatTransition, traceFilter, type TraceStyle } from "./trace.ts";
 import { createTableUi, type TableSource, type TableUi, type TerminalSink } from "./ui.ts";
 

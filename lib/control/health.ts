@@ -12,11 +12,11 @@
  * @module
  */
 
-import type { Backend } from "./backend.ts";
-import type { Random } from "./balancer.ts";
-import { classifyFetchError } from "./fetch_errors.ts";
-import type { ExchangeRecord, RecordListener } from "./record.ts";
-import type { Transport } from "./transport.ts";
+import type { Backend } from "../shared/backend.ts";
+import type { Random } from "../shared/balancer.ts";
+import { classifyFetchError } from "../upstream/fetch_errors.ts";
+import type { ExchangeRecord, RecordListener } from "../shared/exchange_record.ts";
+import type { Transport } from "../upstream/transport.ts";
 
 /** Settings of the health checker. */
 export interface HealthOptions {

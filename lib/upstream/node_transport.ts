@@ -27,7 +27,7 @@ import { Buffer } from "node:buffer";
 import https from "node:https";
 import type { IncomingMessage } from "node:http";
 import tls from "node:tls";
-import { NULL_BODY_STATUS } from "./http.ts";
+import { NULL_BODY_STATUS } from "../shared/http_facts.ts";
 
 /** TLS and pooling settings of the Node path. */
 export interface NodeHttpsOptions {

@@ -23,7 +23,7 @@
  */
 
 import { Session } from "node:inspector/promises";
-import { type ListenAddress, reachableHostPort } from "./address.ts";
+import { type ListenAddress, reachableHostPort } from "../config/address.ts";
 
 /** Upper bound of `seconds` for a CPU profile. */
 export const MAX_PROFILE_SECONDS = 3600;

@@ -8,7 +8,7 @@
 import type { HeaderList } from "./headers.ts";
 
 export type { HeaderList };
-import type { RetryReason } from "./retry.ts";
+import type { RetryReason } from "../data/retry.ts";
 
 /** An attempt of a proxied request that failed and was retried on another backend. */
 export interface FailedAttempt {

@@ -12,7 +12,7 @@
  *
  * @example
  * ```ts
- * import { loadKeyPair, serveTls } from "./tls.ts";
+ * import { loadKeyPair, serveTls } from "./key_pair.ts";
  * const loaded = loadKeyPair({ certPath: "public.crt", keyPath: "private.key" });
  * if (!loaded.ok) throw new Error(loaded.error);
  * const server = serveTls({ hostname: "127.0.0.1", port: 8443 }, () => new Response("hi"), loaded.value.pair);
@@ -22,9 +22,9 @@
  */
 
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { type AutoTls, generateAutoTls, parseAutoTlsHosts } from "./autotls.ts";
-import { err, ok, type Result } from "./result.ts";
-import { readError } from "./read_error.ts";
+import { type AutoTls, generateAutoTls, parseAutoTlsHosts } from "./auto_tls.ts";
+import { err, ok, type Result } from "../shared/result.ts";
+import { readError } from "../shared/read_error.ts";
 
 /** A certificate chain and its private key, PEM, as `Deno.serve` takes them. */
 export interface KeyPair {

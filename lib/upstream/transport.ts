@@ -20,8 +20,8 @@
 import { type DnsCache, DnsLookupError, isIpHost, urlHost } from "./dns.ts";
 import { classifyFetchError } from "./fetch_errors.ts";
 import { createNodeHttpsFetch, nextHop } from "./node_transport.ts";
-import { err, ok, type Result } from "./result.ts";
-import { readError } from "./read_error.ts";
+import { err, ok, type Result } from "../shared/result.ts";
+import { readError } from "../shared/read_error.ts";
 
 /** Sends requests to backends. */
 export interface Transport {

@@ -26,7 +26,7 @@
  * Everything here is pure: no I/O, no global mutable state.
  * @module
  */
-import { err, ok, type Result } from "./result.ts";
+import { err, ok, type Result } from "../shared/result.ts";
 
 /** The most endpoints one pool, one SITE or all SITE arguments together may expand to. */
 export const MAX_ENDPOINTS = 10_000;

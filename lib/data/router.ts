@@ -6,9 +6,9 @@
  */
 
 import { ALL_OFFLINE, badGateway } from "./error_document.ts";
-import type { Pool } from "./pool.ts";
+import type { Pool } from "../shared/pool.ts";
 import { forward, type ProxyContext, type Target } from "./proxy.ts";
-import { plainText } from "./http.ts";
+import { plainText } from "../shared/http_facts.ts";
 
 /** What the router reads at request time. */
 export interface RouterDeps {

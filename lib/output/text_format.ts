@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { formatIBytes, ordinal } from "./format.ts";
+ * import { formatIBytes, ordinal } from "./text_format.ts";
  * formatIBytes(1536); // "1.5 KiB"
  * ordinal(22); // "22nd"
  * ```

@@ -8,16 +8,16 @@
  * @module
  */
 
-import type { Backend } from "./backend.ts";
-import type { DnsCache } from "./dns.ts";
+import type { Backend } from "../shared/backend.ts";
+import type { DnsCache } from "../upstream/dns.ts";
 import { ALL_OFFLINE, badGateway } from "./error_document.ts";
-import { SHUTTING_DOWN } from "./fetch_errors.ts";
-import type { Pool } from "./pool.ts";
-import type { RecordListener } from "./record.ts";
-import { err, type Result } from "./result.ts";
-import { createRouter } from "./server.ts";
-import { type KeyPair, serveTls, type TlsServer } from "./tls.ts";
-import { type BackendTls, createTransport, httpClientTlsOptions } from "./transport.ts";
+import { SHUTTING_DOWN } from "../upstream/fetch_errors.ts";
+import type { Pool } from "../shared/pool.ts";
+import type { RecordListener } from "../shared/exchange_record.ts";
+import { err, type Result } from "../shared/result.ts";
+import { createRouter } from "./router.ts";
+import { type KeyPair, serveTls, type TlsServer } from "../tls/key_pair.ts";
+import { type BackendTls, createTransport, httpClientTlsOptions } from "../upstream/transport.ts";
 import { proxyWebSocket } from "./websocket.ts";
 import { ReplayMemory, RetryBudget } from "./retry.ts";
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { HostBalance } from "./config.ts";
+import type { HostBalance } from "../config/config.ts";
 
 /** What a balancer needs to know of a candidate. */
 export interface Candidate {

@@ -17,10 +17,10 @@
  * @module
  */
 
-import { formatDurationRounded } from "./duration.ts";
-import { ANSI, formatIBytes, ordinal, paint, runeLength } from "./format.ts";
-import type { Pool } from "./pool.ts";
-import type { Stats } from "./stats.ts";
+import { formatDurationRounded } from "../config/duration.ts";
+import { ANSI, formatIBytes, ordinal, paint, runeLength } from "./text_format.ts";
+import type { Pool } from "../shared/pool.ts";
+import type { Stats } from "../shared/stats.ts";
 
 /** The column titles, in order. */
 export const TABLE_COLUMNS: readonly string[] = [

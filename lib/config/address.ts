@@ -4,7 +4,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "./result.ts";
+import { err, ok, type Result } from "../shared/result.ts";
 
 /** Where to listen. */
 export interface ListenAddress {

@@ -6,7 +6,7 @@
 
 import type { Backend } from "./backend.ts";
 import { balancerFor, type Random } from "./balancer.ts";
-import type { HostBalance } from "./config.ts";
+import type { HostBalance } from "../config/config.ts";
 
 /** The backends of all sites, in priority order. */
 export class Pool {

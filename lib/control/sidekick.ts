@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * import { createSidekick, makeConfig } from "./mod.ts";
+ * import { createSidekick, makeConfig } from "../mod.ts";
  * const sk = createSidekick(makeConfig({ address: "127.0.0.1:0", sites: ["http://127.0.0.1:9000"] }));
  * await sk.start();
  * console.log(sk.url);
@@ -18,27 +18,33 @@
  * @module
  */
 
-import { parseListenAddress, reachableHostPort } from "./address.ts";
-import type { TransitionListener } from "./backend.ts";
-import type { Random } from "./balancer.ts";
-import type { Config } from "./config.ts";
-import { type DataPlane, startDataPlane } from "./data_plane.ts";
+import { parseListenAddress, reachableHostPort } from "../config/address.ts";
+import type { TransitionListener } from "../shared/backend.ts";
+import type { Random } from "../shared/balancer.ts";
+import type { Config } from "../config/config.ts";
+import { type DataPlane, startDataPlane } from "../data/data_plane.ts";
 import { HealthChecker } from "./health.ts";
-import { pickPublicIp } from "./headers.ts";
-import { type GenerationPlan, planGeneration, poolOf } from "./generation.ts";
-import type { Pool } from "./pool.ts";
-import type { RecordListener } from "./record.ts";
-import { healthUrl, parseSites } from "./sites.ts";
-import { type BackendTls, createTransport, loadBackendTls } from "./transport.ts";
-import { DnsCache, DnsLookupError, expandRrDns, type PlannedEndpoint, samePlan } from "./dns.ts";
-import { createMetricsHandler } from "./metrics.ts";
+import { pickPublicIp } from "../shared/headers.ts";
+import { type GenerationPlan, planGeneration, poolOf } from "../shared/generation.ts";
+import type { Pool } from "../shared/pool.ts";
+import type { RecordListener } from "../shared/exchange_record.ts";
+import { healthUrl, parseSites } from "../config/sites.ts";
+import { type BackendTls, createTransport, loadBackendTls } from "../upstream/transport.ts";
+import {
+  DnsCache,
+  DnsLookupError,
+  expandRrDns,
+  type PlannedEndpoint,
+  samePlan,
+} from "../upstream/dns.ts";
+import { createMetricsHandler } from "../output/metrics.ts";
 import { inspectorAllowed, type PprofServer, startPprof } from "./pprof.ts";
-import { Stats } from "./stats.ts";
-import { canRebindTls, type KeyPair, planServerTls } from "./tls.ts";
-import type { TraceStyle } from "./trace.ts";
-import { type PlaneHandle, startWorkerPlanes } from "./worker_planes.ts";
-import type { Result } from "./result.ts";
-import { RetryBudget } from "./retry.ts";
+import { Stats } from "../shared/stats.ts";
+import { canRebindTls, type KeyPair, planServerTls } from "../tls/key_pair.ts";
+import type { TraceStyle } from "../output/trace.ts";
+import { type PlaneHandle, startWorkerPlanes } from "./spawn_workers.ts";
+import type { Result } from "../shared/result.ts";
+import { RetryBudget } from "../data/retry.ts";
 
 /** Bad configuration: a one-line message for the user (exit status 2 from the CLI). */
 export class ConfigError extends Error {
