@@ -24,8 +24,8 @@ export type {
   FailedAttempt,
   HeaderList,
   RecordListener,
+  RetryReason,
 } from "./shared/exchange_record.ts";
-export type { RetryReason } from "./data/retry.ts";
 export { EndpointStats, Stats } from "./shared/stats.ts";
 export type { StatsMemory } from "./shared/stats.ts";
 export { formatRecord, formatTransition, traceFilter } from "./output/trace.ts";

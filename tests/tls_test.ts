@@ -8,16 +8,16 @@
 
 import assert from "node:assert/strict";
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
+import { CertWatcher } from "../lib/tls/cert_watcher.ts";
 import {
-  CertWatcher,
   decryptPrivateKey,
   isEncryptedKey,
   type LoadedPair,
   loadKeyPair,
   parseKeyPair,
-  planServerTls,
-  serveTls,
 } from "../lib/tls/key_pair.ts";
+import { planServerTls } from "../lib/tls/server_tls.ts";
+import { serveTls } from "../lib/tls/https_listener.ts";
 import {
   AUTO_TLS_VALIDITY_MS,
   autoTlsBanner,

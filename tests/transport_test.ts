@@ -11,10 +11,10 @@ import {
   type BackendTransport,
   createTransport,
   envProxyApplies,
-  loadBackendTls,
   noProxyMatches,
   type TransportOptions,
 } from "../lib/upstream/transport.ts";
+import { loadBackendTls } from "../lib/tls/backend_tls.ts";
 import { closedPort, digestStream, patternStream, startBackend } from "./helpers/backends.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { startHttpsBackend, startMtlsBackend } from "./helpers/tls_backends.ts";

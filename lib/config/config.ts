@@ -1,11 +1,12 @@
 /**
- * The typed configuration of one sidekick, produced by `lib/cli.ts` from argv (or built by hand
+ * The typed configuration of one sidekick, produced by `cli.ts` from argv (or built by hand
  * when embedding). Durations are in milliseconds.
  * @module
  */
 
-/** Backend selection policy inside one site. */
-export type HostBalance = "least" | "random";
+import type { HostBalance } from "../shared/balancer.ts";
+
+export type { HostBalance };
 
 /** Everything a sidekick needs to run; one field per command-line flag plus the SITE arguments. */
 export interface Config {

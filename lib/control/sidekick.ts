@@ -25,22 +25,24 @@ import type { Config } from "../config/config.ts";
 import { type DataPlane, startDataPlane } from "../data/data_plane.ts";
 import { HealthChecker } from "./health.ts";
 import { pickPublicIp } from "../shared/headers.ts";
-import { type GenerationPlan, planGeneration, poolOf } from "../shared/generation.ts";
+import {
+  type GenerationPlan,
+  planGeneration,
+  type PlannedEndpoint,
+  poolOf,
+} from "../shared/generation.ts";
 import type { Pool } from "../shared/pool.ts";
 import type { RecordListener } from "../shared/exchange_record.ts";
 import { healthUrl, parseSites } from "../config/sites.ts";
-import { type BackendTls, createTransport, loadBackendTls } from "../upstream/transport.ts";
-import {
-  DnsCache,
-  DnsLookupError,
-  expandRrDns,
-  type PlannedEndpoint,
-  samePlan,
-} from "../upstream/dns.ts";
+import { type BackendTls, loadBackendTls } from "../tls/backend_tls.ts";
+import { createTransport } from "../upstream/transport.ts";
+import { DnsCache, DnsLookupError, expandRrDns, samePlan } from "../upstream/dns.ts";
 import { createMetricsHandler } from "../output/metrics.ts";
 import { inspectorAllowed, type PprofServer, startPprof } from "./pprof.ts";
 import { Stats } from "../shared/stats.ts";
-import { canRebindTls, type KeyPair, planServerTls } from "../tls/key_pair.ts";
+import { canRebindTls } from "../tls/https_listener.ts";
+import type { KeyPair } from "../tls/key_pair.ts";
+import { planServerTls } from "../tls/server_tls.ts";
 import type { TraceStyle } from "../output/trace.ts";
 import { type PlaneHandle, startWorkerPlanes } from "./spawn_workers.ts";
 import type { Result } from "../shared/result.ts";

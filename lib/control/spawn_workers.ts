@@ -1,6 +1,6 @@
 /**
  * The control plane's side of the data-plane workers: spawns N worker isolates running
- * `data_worker.ts` on one port, and turns their messages into calls (trace lines to the writer,
+ * `data/worker_entry.ts` on one port, and turns their messages into calls (trace lines to the writer,
  * passive ejections to the log, scrapes to the metrics handler). The port is probed free first,
  * because listeners that share it with `SO_REUSEPORT` would otherwise silently share it with
  * another process too.

@@ -16,8 +16,10 @@ import type { Pool } from "../shared/pool.ts";
 import type { RecordListener } from "../shared/exchange_record.ts";
 import { err, type Result } from "../shared/result.ts";
 import { createRouter } from "./router.ts";
-import { type KeyPair, serveTls, type TlsServer } from "../tls/key_pair.ts";
-import { type BackendTls, createTransport, httpClientTlsOptions } from "../upstream/transport.ts";
+import type { KeyPair } from "../tls/key_pair.ts";
+import { serveTls, type TlsServer } from "../tls/https_listener.ts";
+import { type BackendTls, httpClientTlsOptions } from "../tls/backend_tls.ts";
+import { createTransport } from "../upstream/transport.ts";
 import { proxyWebSocket } from "./websocket.ts";
 import { ReplayMemory, RetryBudget } from "./retry.ts";
 

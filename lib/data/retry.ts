@@ -16,6 +16,7 @@
  * @module
  */
 
+import type { RetryReason } from "../shared/exchange_record.ts";
 import type { Failure } from "../upstream/fetch_errors.ts";
 
 /** Methods whose repetition has the same effect as one request (RFC 9110 §9.2.2). */
@@ -27,9 +28,6 @@ export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
   "PUT",
   "DELETE",
 ]);
-
-/** Why an attempt was retried: nothing was sent, or the connection closed before a response. */
-export type RetryReason = "connect" | "closed";
 
 /**
  * The reason to retry after `failure` of a `method` request, or undefined when it must not be

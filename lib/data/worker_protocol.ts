@@ -6,12 +6,12 @@
  * @module
  */
 
-import type { HostBalance } from "../config/config.ts";
+import type { HostBalance } from "../shared/balancer.ts";
 import type { GenerationPlan } from "../shared/generation.ts";
 import type { StatsMemory } from "../shared/stats.ts";
 import type { KeyPair } from "../tls/key_pair.ts";
 import type { TraceFilterConfig, TraceStyle } from "../output/trace.ts";
-import type { BackendTls } from "../upstream/transport.ts";
+import type { BackendTls } from "../tls/backend_tls.ts";
 
 /** The first message to a worker: all it needs to start serving. */
 export interface WorkerInit {

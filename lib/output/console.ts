@@ -2,7 +2,7 @@
  * The command's human-facing output. Console mode — when `--log`
  * or an explicit `--trace` is given, or stdout is not a terminal — prints `sidekick: …` info
  * lines, `--log` state changes and trace lines (text or `--json`, short or `--debug`), all
- * silenced by `--quiet` except the info lines. Otherwise the live table of `lib/ui.ts` runs, and
+ * silenced by `--quiet` except the info lines. Otherwise the live table of `ui.ts` runs, and
  * nothing else is written to stdout (so `--json` on a terminal never interleaves with it): info
  * and error messages appear in its status line.
  *

@@ -1,7 +1,6 @@
 /**
  * Small pure formatters shared by the trace lines, the table and the metrics: IEC byte sizes as
- * `go-humanize`'s `IBytes` writes them, English ordinals (`1st`, `22nd`), Go's HTTP status texts,
- * Go-style clock and RFC 3339 timestamps, Go's canonical header names, and ANSI colours.
+ * `go-humanize`'s `IBytes` writes them, English ordinals (`1st`, `22nd`), Go-style clock and RFC 3339 timestamps, Go's canonical header names, and ANSI colours.
  *
  * @example
  * ```ts
@@ -54,77 +53,6 @@ export function ordinal(n: number): string {
       break;
   }
   return `${n}${suffix}`;
-}
-
-/** Go's `http.StatusText` table (Go 1.24 wording). */
-const STATUS_TEXT: ReadonlyMap<number, string> = new Map([
-  [100, "Continue"],
-  [101, "Switching Protocols"],
-  [102, "Processing"],
-  [103, "Early Hints"],
-  [200, "OK"],
-  [201, "Created"],
-  [202, "Accepted"],
-  [203, "Non-Authoritative Information"],
-  [204, "No Content"],
-  [205, "Reset Content"],
-  [206, "Partial Content"],
-  [207, "Multi-Status"],
-  [208, "Already Reported"],
-  [226, "IM Used"],
-  [300, "Multiple Choices"],
-  [301, "Moved Permanently"],
-  [302, "Found"],
-  [303, "See Other"],
-  [304, "Not Modified"],
-  [305, "Use Proxy"],
-  [307, "Temporary Redirect"],
-  [308, "Permanent Redirect"],
-  [400, "Bad Request"],
-  [401, "Unauthorized"],
-  [402, "Payment Required"],
-  [403, "Forbidden"],
-  [404, "Not Found"],
-  [405, "Method Not Allowed"],
-  [406, "Not Acceptable"],
-  [407, "Proxy Authentication Required"],
-  [408, "Request Timeout"],
-  [409, "Conflict"],
-  [410, "Gone"],
-  [411, "Length Required"],
-  [412, "Precondition Failed"],
-  [413, "Request Entity Too Large"],
-  [414, "Request URI Too Long"],
-  [415, "Unsupported Media Type"],
-  [416, "Requested Range Not Satisfiable"],
-  [417, "Expectation Failed"],
-  [418, "I'm a teapot"],
-  [421, "Misdirected Request"],
-  [422, "Unprocessable Entity"],
-  [423, "Locked"],
-  [424, "Failed Dependency"],
-  [425, "Too Early"],
-  [426, "Upgrade Required"],
-  [428, "Precondition Required"],
-  [429, "Too Many Requests"],
-  [431, "Request Header Fields Too Large"],
-  [451, "Unavailable For Legal Reasons"],
-  [500, "Internal Server Error"],
-  [501, "Not Implemented"],
-  [502, "Bad Gateway"],
-  [503, "Service Unavailable"],
-  [504, "Gateway Timeout"],
-  [505, "HTTP Version Not Supported"],
-  [506, "Variant Also Negotiates"],
-  [507, "Insufficient Storage"],
-  [508, "Loop Detected"],
-  [510, "Not Extended"],
-  [511, "Network Authentication Required"],
-]);
-
-/** The reason phrase Go uses for a status code (`OK`, `Bad Gateway`); empty when unknown. */
-export function statusText(status: number): string {
-  return STATUS_TEXT.get(status) ?? "";
 }
 
 /**

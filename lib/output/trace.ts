@@ -30,8 +30,8 @@ import {
   formatIBytes,
   formatRfc3339Nano,
   paint,
-  statusText,
 } from "./text_format.ts";
+import { statusText } from "../shared/http_facts.ts";
 import type { ExchangeRecord } from "../shared/exchange_record.ts";
 import { headerValue } from "../shared/headers.ts";
 import { exchangeSizes } from "../shared/stats.ts";

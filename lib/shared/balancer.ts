@@ -4,7 +4,8 @@
  * @module
  */
 
-import type { HostBalance } from "../config/config.ts";
+/** Backend selection policy inside one site (`--host-balance`). */
+export type HostBalance = "least" | "random";
 
 /** What a balancer needs to know of a candidate. */
 export interface Candidate {

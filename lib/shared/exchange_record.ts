@@ -8,7 +8,9 @@
 import type { HeaderList } from "./headers.ts";
 
 export type { HeaderList };
-import type { RetryReason } from "../data/retry.ts";
+
+/** Why an attempt was retried: nothing was sent, or the connection closed before a response. */
+export type RetryReason = "connect" | "closed";
 
 /** An attempt of a proxied request that failed and was retried on another backend. */
 export interface FailedAttempt {

@@ -8,11 +8,17 @@
  */
 
 import { Backend, type TransitionListener } from "./backend.ts";
-import type { Random } from "./balancer.ts";
-import type { HostBalance } from "../config/config.ts";
-import type { PlannedEndpoint } from "../upstream/dns.ts";
+import type { HostBalance, Random } from "./balancer.ts";
 import { Pool } from "./pool.ts";
 import type { Stats } from "./stats.ts";
+
+/** One endpoint of a planned site (as the control plane plans them from the SITE arguments). */
+export interface PlannedEndpoint {
+  /** The endpoint URL as given (display name and metric label). */
+  endpoint: string;
+  /** Its health check URL. */
+  healthUrl: string;
+}
 
 /** One backend of a generation. */
 export interface PlannedBackend {

@@ -5,8 +5,7 @@
  */
 
 import type { Backend } from "./backend.ts";
-import { balancerFor, type Random } from "./balancer.ts";
-import type { HostBalance } from "../config/config.ts";
+import { balancerFor, type HostBalance, type Random } from "./balancer.ts";
 
 /** The backends of all sites, in priority order. */
 export class Pool {

@@ -14,9 +14,8 @@
  * @module
  */
 
-import { statusText } from "../output/text_format.ts";
 import type { ExchangeRecord, FailedAttempt } from "./exchange_record.ts";
-import { BODYLESS_METHODS } from "./http_facts.ts";
+import { BODYLESS_METHODS, statusText } from "./http_facts.ts";
 import { headerValue } from "./headers.ts";
 
 /** Upper bounds (seconds) of the request duration histogram: Prometheus' default buckets. */

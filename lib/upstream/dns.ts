@@ -14,6 +14,7 @@
  */
 
 import { lookup as nodeLookup } from "node:dns/promises";
+import type { PlannedEndpoint } from "../shared/generation.ts";
 
 /** Resolves a hostname to its addresses, in resolver order; rejects when it cannot. */
 export type Resolver = (hostname: string) => Promise<string[]>;
@@ -209,14 +210,6 @@ export class DnsCache {
     );
     return attempt;
   }
-}
-
-/** One endpoint of a planned site (as `planSites` in `sidekick.ts` returns them). */
-export interface PlannedEndpoint {
-  /** The endpoint URL as given (display name and metric label). */
-  endpoint: string;
-  /** Its health check URL. */
-  healthUrl: string;
 }
 
 /** What {@linkcode expandRrDns} produced. */
