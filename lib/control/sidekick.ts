@@ -1,11 +1,11 @@
 /**
- * Assembles one sidekick from a {@linkcode Config}. This module is the control plane: flags,
- * sites, DNS, health checks, reloads, certificates and the scrape-time metrics live here, in the
- * isolate that calls {@linkcode createSidekick}. Requests are served by data planes
- * (`data_plane.ts`): one in this isolate with `workers: 1`, else one per worker isolate
- * (`data_worker.ts`), all on one port. The UP flags, in-flight counts and counters they share are
- * in shared memory, so the N isolates balance, eject and count as one sidekick. No global state:
- * tests start several in one process on port 0.
+ * Assembles one sidekick from a {@linkcode Config}. This module is the composition root of the
+ * control plane: flags, sites, DNS, health checks, reloads, certificates and the scrape-time
+ * metrics live in the isolate that calls {@linkcode createSidekick}. Requests are served by data
+ * planes (`../data/data_plane.ts`): one in this isolate with `workers: 1`, else one per worker
+ * isolate, all on one port. The UP flags, in-flight counts and counters they share are in shared
+ * memory, so the N isolates balance, eject and count as one sidekick. No global state: tests
+ * start several in one process on port 0.
  *
  * @example
  * ```ts
@@ -18,44 +18,29 @@
  * @module
  */
 
-import { parseListenAddress, reachableHostPort } from "../config/address.ts";
+import { type ListenAddress, reachableHostPort } from "../config/address.ts";
+import type { Config } from "../config/config.ts";
+import { planeFlags } from "../data/plane_settings.ts";
+import { createMetricsHandler } from "../output/metrics.ts";
+import type { TraceStyle } from "../output/trace.ts";
 import type { TransitionListener } from "../shared/backend.ts";
 import type { Random } from "../shared/balancer.ts";
-import type { Config } from "../config/config.ts";
-import { type DataPlane, startDataPlane } from "../data/data_plane.ts";
-import { HealthChecker } from "./health.ts";
-import { pickPublicIp } from "../shared/headers.ts";
-import {
-  type GenerationPlan,
-  planGeneration,
-  type PlannedEndpoint,
-  poolOf,
-} from "../shared/generation.ts";
-import type { Pool } from "../shared/pool.ts";
 import type { RecordListener } from "../shared/exchange_record.ts";
-import { healthUrl, parseSites } from "../config/sites.ts";
-import { type BackendTls, loadBackendTls } from "../tls/backend_tls.ts";
-import { createTransport } from "../upstream/transport.ts";
-import { DnsCache, DnsLookupError, expandRrDns, samePlan } from "../upstream/dns.ts";
-import { createMetricsHandler } from "../output/metrics.ts";
-import { inspectorAllowed, type PprofServer, startPprof } from "./pprof.ts";
+import { pickPublicIp } from "../shared/headers.ts";
+import type { Pool } from "../shared/pool.ts";
 import { Stats } from "../shared/stats.ts";
 import { canRebindTls } from "../tls/https_listener.ts";
-import type { KeyPair } from "../tls/key_pair.ts";
-import { planServerTls } from "../tls/server_tls.ts";
-import type { TraceStyle } from "../output/trace.ts";
-import { type PlaneHandle, startWorkerPlanes } from "./spawn_workers.ts";
-import type { Result } from "../shared/result.ts";
+import type { ServerTlsHooks } from "../tls/server_tls.ts";
+import { DnsCache } from "../upstream/dns.ts";
 import { RetryBudget } from "../data/retry.ts";
+import { createTransport } from "../upstream/transport.ts";
+import { Generations } from "./generations.ts";
+import { type PprofServer, startPprof } from "./pprof.ts";
+import { ConfigError, preflight } from "./preflight.ts";
+import { RrDnsSites } from "./rr_dns.ts";
+import { chooseWorkers, Planes } from "./planes.ts";
 
-/** Bad configuration: a one-line message for the user (exit status 2 from the CLI). */
-export class ConfigError extends Error {
-  /** A configuration error with a one-line message. */
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
+export { ConfigError };
 
 /** Hooks and knobs that are not flags. */
 export interface SidekickOptions {
@@ -122,313 +107,131 @@ export interface Sidekick {
 /** The default drain deadline of a graceful stop. */
 export const DRAIN_TIMEOUT_MS = 30_000;
 
-/** Endpoints of every site with their health URLs; throws {@linkcode ConfigError}. */
-export function planSites(config: Config): { endpoint: string; healthUrl: string }[][] {
-  const parsed = parseSites(config.sites);
-  if (!parsed.ok) throw new ConfigError(parsed.error);
-  return parsed.value.map((endpoints, i) => {
-    const last = i === parsed.value.length - 1;
-    const path = last ? config.readHealthPath : config.healthPath;
-    return endpoints.map((endpoint) => {
-      const url = healthUrl(endpoint, path, config.healthPort);
-      if (!url.ok) throw new ConfigError(url.error);
-      return { endpoint, healthUrl: url.value };
-    });
-  });
-}
-
-interface Generation {
-  plan: GenerationPlan;
-  pool: Pool;
-  checker: HealthChecker;
-}
-
-/** The most workers chosen by default: past four, a sidecar rarely has the cores to spare. */
-export const DEFAULT_MAX_WORKERS = 4;
-
-/**
- * How many data planes to run: `--workers`, or the CPUs this process may use (the runtime counts
- * the affinity mask and cgroup quota) up to {@linkcode DEFAULT_MAX_WORKERS}; one where the kernel
- * would not spread connections over listeners sharing a port (`SO_REUSEPORT` balances only on
- * Linux) or where the runtime cannot share one (`--unstable-net` missing). Returns the count and
- * the reason for one when more were asked for or available.
- */
-export function chooseWorkers(
-  asked: number,
-  cpus: number,
-  canShare: boolean,
-  os: string = Deno.build.os,
-): { workers: number; note?: string } {
-  const wanted = asked > 0 ? asked : Math.max(1, Math.min(cpus, DEFAULT_MAX_WORKERS));
-  if (wanted === 1 || canShare) return { workers: wanted };
-  const why = os !== "linux"
-    ? `${os} does not spread connections over listeners that share a port`
-    : "sharing the port needs --unstable-net";
-  return { workers: 1, note: `serving with one worker: ${why}` };
-}
-
 /** Builds a sidekick; throws {@linkcode ConfigError} for bad configuration. */
 export function createSidekick(config: Config, options: SidekickOptions = {}): Sidekick {
-  const listen = parseListenAddress(config.address);
-  if (!listen.ok) throw new ConfigError(listen.error);
-  const plan = planSites(config); // validate now, before anything binds
-  const pprofListen = config.pprof ? parseListenAddress(config.pprof, "--pprof") : undefined;
-  if (pprofListen && !pprofListen.ok) throw new ConfigError(pprofListen.error);
-  if (pprofListen && !inspectorAllowed()) {
-    throw new ConfigError("--pprof needs the sys permission for the inspector (--allow-sys)");
-  }
-
-  // Backend TLS files are read only when a site uses https (as the Go sidekick does).
-  let tls: BackendTls | undefined;
-  if (plan.flat().some((e) => /^https:/i.test(e.endpoint))) {
-    const loaded = loadBackendTls(config);
-    if (!loaded.ok) throw new ConfigError(loaded.error);
-    tls = loaded.value;
-  }
+  const { onInfo: info, onError, onBanner } = reporters(options);
+  const checked = preflight(config, { onInfo: info, onError, onBanner }); // before anything binds
+  const { serverTls } = checked;
   const dns = new DnsCache({ ttlMs: config.dnsTtlMs, resolver: options.resolver });
-  // The control plane's own transport: health checks only.
-  const transport = createTransport({ tls, dns });
-  const info = options.onInfo ?? ((text: string) => console.log(`sidekick: ${text}`));
-  const onError = options.onError ?? ((text) => console.error(`sidekick: <ERROR> ${text}`));
-  // Server TLS: --cert/--key are read and checked now (errors before anything binds).
-  const tlsPlan = planServerTls(config, {
-    onInfo: info,
-    onError,
-    onBanner: options.onBanner ?? ((text) => console.log(text)),
-  });
-  if (!tlsPlan.ok) throw new ConfigError(tlsPlan.error);
-  const serverTls = tlsPlan.value;
-  const { workers, note } = chooseWorkers(
-    config.workers,
-    navigator.hardwareConcurrency,
-    canRebindTls(),
-  );
-  let currentPlan: PlannedEndpoint[][] = plan;
-  let stopped = false;
-  const serverNames = new Map<string, string>();
-  /** rr-dns: the sites with single-hostname sites expanded; `fresh` bypasses the DNS cache. */
-  const rrPlan = async (fresh: boolean) => {
-    const expanded = await expandRrDns(plan, (h) => fresh ? dns.resolveNow(h) : dns.lookup(h));
-    transport.addServerNames(expanded.serverNames);
-    for (const [host, name] of expanded.serverNames) serverNames.set(host, name);
-    return expanded;
-  };
-  const random = options.random ?? Math.random;
-  const publicIp = options.publicIp ?? localPublicIp();
-  const drainDefault = options.drainTimeoutMs ?? DRAIN_TIMEOUT_MS;
-  // Counters in shared memory: stripe 0 for this isolate (health checks, requests it serves),
-  // one more per worker isolate.
+  const transport = createTransport({ tls: checked.backendTls, dns }); // health checks only
+  const rrDns = new RrDnsSites(checked.sites, dns, transport);
+  const cpus = navigator.hardwareConcurrency;
+  const { workers, note } = chooseWorkers(config.workers, cpus, canRebindTls());
+  // Counters in shared memory: stripe 0 for this isolate, one more per worker isolate.
   const stats = new Stats({ stripes: workers > 1 ? workers + 1 : 1 });
-  // Every record feeds the counters (all sites, health checks in their own series), then the
-  // embedder's listener (the console applies the --trace filters).
   const onRecord: RecordListener = (r) => {
-    stats.observe(r);
-    options.onRecord?.(r);
+    stats.observe(r); // all sites, health checks in their own series
+    options.onRecord?.(r); // then the embedder's (the console applies the --trace filters)
   };
-  let pprof: PprofServer | undefined;
-  let generations = 0;
-  // One retry budget for every data plane, so that its floor does not grow with the workers.
-  const retryBudget = new RetryBudget().memory;
-
-  const build = (sitePlan: PlannedEndpoint[][] = plan): Generation => {
-    const genPlan = planGeneration(++generations, sitePlan, stats, serverNames);
-    const pool = poolOf(genPlan, stats, {
-      hostBalance: config.hostBalance,
-      slowStartMs: config.slowStartMs,
-      onTransition: (t) => options.onTransition?.(t),
-      random,
-    });
-    const checker = new HealthChecker(pool.backends, transport, {
-      intervalMs: config.healthDurationMs,
-      timeoutMs: config.healthTimeoutMs,
-      optimistic: config.healthOptimistic,
-      rise: config.healthRise,
-      fall: config.healthFall,
-      onRecord,
-      random,
-    });
-    return { plan: genPlan, pool, checker };
-  };
-
-  let current = build();
-  let planes: PlaneHandle[] = [];
-  let stopWatching = () => {};
-  let reloading: Promise<void> = Promise.resolve();
-  let firstRound: Promise<void> | undefined;
-  let resolveFinished!: () => void;
-  const finished = new Promise<void>((r) => (resolveFinished = r));
+  const generations = new Generations(checked.sites, {
+    config,
+    stats,
+    transport,
+    serverNames: rrDns.serverNames,
+    random: options.random ?? Math.random,
+    onTransition: options.onTransition,
+    onRecord,
+    onSwap: (plan) => planes.generation(plan),
+  });
   const metrics = createMetricsHandler({
-    pool: () => current.pool,
+    pool: () => generations.current.pool,
     stats,
     traceLinesDropped: options.traceLinesDropped,
   });
-  /** A worker's passive ejection: log it once, and let optimistic checks resume. */
-  const ejected = (generation: number, stateIndex: number, reason: string, at: number) => {
-    if (generation !== current.plan.id) return; // a retired generation: nothing to report
-    const backend = current.pool.backends[stateIndex];
-    backend.noteDown(reason, at);
-    current.checker.backendDown(backend);
+  const planes = new Planes({
+    generations,
+    stats,
+    dns,
+    onRecord,
+    metrics,
+    onError,
+    traceFilter: config,
+    traceLines: options.traceLines,
+  });
+  const settings = {
+    ...planeFlags(config),
+    ...checked.listen,
+    backendTls: checked.backendTls,
+    publicIp: options.publicIp ?? localPublicIp(),
+    retryBudget: new RetryBudget().memory, // one for every plane: its floor stays as it is
   };
-
-  const startPlanes = async (pair: KeyPair | undefined): Promise<PlaneHandle[]> => {
-    const certificatePem = serverTls?.certificatePem();
-    if (workers === 1) {
-      const plane: DataPlane = await startDataPlane({
-        hostname: listen.value.hostname,
-        port: listen.value.port,
-        shared: false,
-        tls: pair,
-        certificatePem,
-        backendTls: tls,
-        dns,
-        publicIp,
-        retries: config.retries,
-        retryBufferBytes: config.retryBufferBytes,
-        retryBudget,
-      }, {
-        pool: () => current.pool,
-        onRecord,
-        onEject: (b) => current.checker.backendDown(b),
-        metrics,
-        onError,
-      });
-      plane.addServerNames(new Map(current.plan.serverNames));
-      return [{
-        addr: plane.addr,
-        finished: plane.finished,
-        swapCertificate: (p) => plane.swapCertificate(p),
-        generation: (g) => plane.addServerNames(new Map(g.serverNames)),
-        stop: (ms) => plane.stop(ms),
-      }];
-    }
-    return await startWorkerPlanes(workers, {
-      hostname: listen.value.hostname,
-      port: listen.value.port,
-      tls: pair,
-      certificatePem,
-      backendTls: tls,
-      dnsTtlMs: config.dnsTtlMs,
-      publicIp,
-      hostBalance: config.hostBalance,
-      retries: config.retries,
-      retryBufferBytes: config.retryBufferBytes,
-      retryBudget,
-      slowStartMs: config.slowStartMs,
-      stats: stats.memory,
-      generation: current.plan,
-      trace: options.traceLines ? { filter: config, style: options.traceLines.style } : undefined,
-    }, {
-      lines: (lines) => options.traceLines?.write(lines),
-      ejected,
-      metrics,
-      onError,
-    });
-  };
+  let pprof: PprofServer | undefined;
+  let stopWatching = () => {};
 
   const sidekick: Sidekick = {
     config,
     stats,
+    finished: planes.finished,
     get workers() {
-      return planes.length;
+      return planes.count;
     },
     get pprofAddr() {
       return pprof?.addr;
     },
     get pool() {
-      return current.pool;
+      return generations.current.pool;
     },
     get addr() {
-      if (planes.length === 0) throw new Error("sidekick not started");
-      return planes[0].addr;
+      return planes.addr;
     },
     get url() {
-      return `${serverTls ? "https" : "http"}://${reachableHostPort(sidekick.addr)}`;
+      return `${serverTls ? "https" : "http"}://${reachableHostPort(planes.addr)}`;
     },
     async start() {
-      if (planes.length > 0) return;
-      if (config.rrDnsMode) {
-        try {
-          const expanded = await rrPlan(true);
-          for (const e of expanded.expanded) info(`RR DNS mode enabled, using ${e} as hostname`);
-          currentPlan = expanded.sites;
-          current = build(currentPlan);
-        } catch (e) {
-          if (!(e instanceof DnsLookupError)) throw e;
-          throw new ConfigError(`--rr-dns-mode: unable to lookup host ${e.host}: ${e.reason}`);
-        }
-      }
+      if (planes.count > 0) return;
+      if (config.rrDnsMode) generations.reset(await rrDns.first(info));
       dns.start();
-      if (pprofListen?.ok && !pprof) {
-        try {
-          pprof = await startPprof(pprofListen.value);
-        } catch (e) {
-          const why = e instanceof Error ? e.message : String(e);
-          throw new ConfigError(`--pprof: unable to listen on '${config.pprof}': ${why}`);
-        }
-        info(`profiling (--pprof) on '${pprof.url}/.pprof/'`);
-      }
+      if (checked.pprof && !pprof) pprof = await startPprofOrFail(checked.pprof, config, info);
       await serverTls?.prepare(); // auto-TLS: generate the certificate, print the banner
       if (note) info(note);
-      planes = await startPlanes(serverTls?.pair());
-      Promise.all(planes.map((p) => p.finished)).then(resolveFinished, resolveFinished);
-      stopWatching = serverTls?.watch((pair): Result<void> => {
-        for (const p of planes) {
-          const swapped = p.swapCertificate(pair);
-          if (!swapped.ok) return swapped;
-        }
-        return { ok: true, value: undefined };
-      }) ?? stopWatching;
-      firstRound = current.checker.start();
+      const tls = serverTls?.pair();
+      await planes.start(workers, {
+        ...settings,
+        tls,
+        certificatePem: serverTls?.certificatePem(),
+      });
+      stopWatching = serverTls?.watch((pair) => planes.swapCertificate(pair)) ?? stopWatching;
+      generations.start();
     },
-    ready() {
-      return firstRound ?? current.checker.start();
-    },
-    reload() {
-      return swap(async () => config.rrDnsMode ? (await rrPlan(true)).sites : planSites(config));
-    },
-    async stop(drainTimeoutMs = drainDefault) {
-      stopped = true;
+    ready: () => generations.ready(),
+    reload: () => generations.swap(() => rrDns.reloadSites(config)),
+    async stop(drainTimeoutMs = options.drainTimeoutMs ?? DRAIN_TIMEOUT_MS) {
       dns.stop();
       stopWatching();
-      current.checker.stop();
-      await Promise.all(planes.map((p) => p.stop(drainTimeoutMs)));
+      generations.stop();
+      await planes.stop(drainTimeoutMs);
       await pprof?.stop();
       transport.close();
     },
-    finished,
   };
-
-  /** Builds a generation from a plan, checks it once, then swaps it in (SIGHUP, rr-dns). */
-  const swap = (makePlan: () => Promise<PlannedEndpoint[][]>): Promise<void> => {
-    // A failed swap (e.g. DNS down on SIGHUP) keeps the current sites and later swaps still run.
-    reloading = reloading.catch(() => {}).then(async () => {
-      const nextPlan = await makePlan();
-      const next = build(nextPlan);
-      await next.checker.start();
-      if (stopped) return next.checker.stop();
-      const old = current;
-      current = next;
-      currentPlan = nextPlan;
-      for (const p of planes) p.generation(next.plan);
-      old.checker.stop();
-      stats.retain(current.pool.backends.map((b) => b.endpoint)); // gone endpoints: no series
-    });
-    return reloading;
-  };
-
-  // rr-dns beyond the Go sidekick: every --dns-ttl refresh re-expands the sites, and a changed
-  // address set is swapped in like a reload (the old sites serve until the new ones are checked).
-  if (config.rrDnsMode) {
-    dns.onRefresh(async () => {
-      if (planes.length === 0 || stopped) return;
-      const expanded = await rrPlan(false).catch(() => undefined); // failure: stale sites kept
-      if (!expanded || samePlan(expanded.sites, currentPlan)) return;
-      const names = expanded.sites.flat().map((e) => e.endpoint).join(", ");
-      info(`RR DNS: addresses changed, now using ${names}`);
-      await swap(() => Promise.resolve(expanded.sites)).catch(() => {});
-    });
-  }
+  if (config.rrDnsMode) rrDns.follow(generations, () => planes.count > 0, info);
   return sidekick;
+}
+
+/** Where info, error and banner lines go: the options', else the console. */
+function reporters(options: SidekickOptions): Required<ServerTlsHooks> {
+  return {
+    onInfo: options.onInfo ?? ((text) => console.log(`sidekick: ${text}`)),
+    onError: options.onError ?? ((text) => console.error(`sidekick: <ERROR> ${text}`)),
+    onBanner: options.onBanner ?? ((text) => console.log(text)),
+  };
+}
+
+/** Starts the `--pprof` listener and says where; a bind error is a {@linkcode ConfigError}. */
+async function startPprofOrFail(
+  address: ListenAddress,
+  config: Config,
+  info: (text: string) => void,
+): Promise<PprofServer> {
+  let pprof: PprofServer;
+  try {
+    pprof = await startPprof(address);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new ConfigError(`--pprof: unable to listen on '${config.pprof}': ${why}`);
+  }
+  info(`profiling (--pprof) on '${pprof.url}/.pprof/'`);
+  return pprof;
 }
 
 /** This machine's first non-loopback address, for loopback clients' `X-Forwarded-For`. */

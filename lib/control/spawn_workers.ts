@@ -7,24 +7,9 @@
  * @module
  */
 
-import type { GenerationPlan } from "../shared/generation.ts";
-import { ok, type Result } from "../shared/result.ts";
-import type { KeyPair } from "../tls/key_pair.ts";
+import { ok } from "../shared/result.ts";
 import type { FromWorker, ToWorker, WorkerInit } from "../data/worker_protocol.ts";
-
-/** One data plane as the control plane drives it, in this isolate or another. */
-export interface PlaneHandle {
-  /** The bound address. */
-  readonly addr: Deno.NetAddr;
-  /** Resolves when the plane's listener has closed. */
-  readonly finished: Promise<void>;
-  /** Serves `pair` to new connections. */
-  swapCertificate(pair: KeyPair): Result<void>;
-  /** Serves this generation from now on. */
-  generation(plan: GenerationPlan): void;
-  /** Drains for `drainTimeoutMs` at most, then closes. */
-  stop(drainTimeoutMs: number): Promise<void>;
-}
+import type { PlaneHandle } from "./plane_handle.ts";
 
 /** What the workers report to. */
 export interface WorkerHooks {

@@ -10,6 +10,7 @@
 
 import type { Backend } from "../shared/backend.ts";
 import type { DnsCache } from "../upstream/dns.ts";
+import type { PlaneSettings } from "./plane_settings.ts";
 import { ALL_OFFLINE, badGateway } from "./error_document.ts";
 import { SHUTTING_DOWN } from "../upstream/fetch_errors.ts";
 import type { Pool } from "../shared/pool.ts";
@@ -18,35 +19,17 @@ import { err, type Result } from "../shared/result.ts";
 import { createRouter } from "./router.ts";
 import type { KeyPair } from "../tls/key_pair.ts";
 import { serveTls, type TlsServer } from "../tls/https_listener.ts";
-import { type BackendTls, httpClientTlsOptions } from "../tls/backend_tls.ts";
+import { httpClientTlsOptions } from "../tls/backend_tls.ts";
 import { createTransport } from "../upstream/transport.ts";
 import { proxyWebSocket } from "./websocket.ts";
 import { ReplayMemory, RetryBudget } from "./retry.ts";
 
-/** Where and how one data plane listens and connects. */
-export interface DataPlaneSettings {
-  /** Address to bind. */
-  hostname: string;
-  /** Port to bind (0: the kernel picks, only when not shared). */
-  port: number;
+/** What the isolate that runs a data plane lends it, besides its {@linkcode PlaneSettings}. */
+export interface PlaneIsolate {
   /** The port is shared with other isolates' listeners (bind with `SO_REUSEPORT`, no probe). */
   shared: boolean;
-  /** Serve HTTPS with this pair (replaceable with {@linkcode DataPlane.swapCertificate}). */
-  tls?: KeyPair;
-  /** The PEM answered at `GET /v1/certificates` (a generated certificate), if any. */
-  certificatePem?: string;
-  /** TLS towards https backends. */
-  backendTls?: BackendTls;
   /** Resolves hostname endpoints for the transport. */
   dns: DnsCache;
-  /** This machine's non-loopback IP, for `X-Forwarded-For` of loopback clients. */
-  publicIp: string;
-  /** `--retries`: further attempts of a failed request on other backends. */
-  retries: number;
-  /** `--retry-buffer`: request bodies up to this size are kept for a retry. */
-  retryBufferBytes: number;
-  /** The cells of the retry budget shared by every data plane (default: a budget of its own). */
-  retryBudget?: SharedArrayBuffer;
 }
 
 /**
@@ -85,10 +68,11 @@ export interface DataPlane {
 
 /** Binds the listener; resolves once listening, rejects with what `Deno.serve` threw. */
 export function startDataPlane(
-  settings: DataPlaneSettings,
+  settings: PlaneSettings,
+  isolate: PlaneIsolate,
   hooks: DataPlaneHooks,
 ): Promise<DataPlane> {
-  const transport = createTransport({ tls: settings.backendTls, dns: settings.dns });
+  const transport = createTransport({ tls: settings.backendTls, dns: isolate.dns });
   // WebSocket sessions need their own client: the handshake must carry the client's Host.
   const wsClient = Deno.createHttpClient({
     allowHost: true,
@@ -143,11 +127,11 @@ export function startDataPlane(
         onError,
       };
       if (settings.tls) {
-        const tlsOptions = { ...options, shared: settings.shared, onListen: listening };
+        const tlsOptions = { ...options, shared: isolate.shared, onListen: listening };
         server = tlsServer = serveTls(tlsOptions, router, settings.tls);
       } else {
         server = Deno.serve(
-          { ...options, reusePort: settings.shared, onListen: listening },
+          { ...options, reusePort: isolate.shared, onListen: listening },
           router,
         );
       }

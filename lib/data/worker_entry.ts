@@ -103,19 +103,7 @@ function start(init: WorkerInit): void {
         break;
     }
   };
-  startDataPlane({
-    hostname: init.hostname,
-    port: init.port,
-    shared: true,
-    tls: init.tls,
-    certificatePem: init.certificatePem,
-    backendTls: init.backendTls,
-    dns,
-    publicIp: init.publicIp,
-    retries: init.retries,
-    retryBufferBytes: init.retryBufferBytes,
-    retryBudget: init.retryBudget,
-  }, {
+  startDataPlane(init, { shared: true, dns }, {
     pool: () => pool,
     onRecord,
     onEject: () => {}, // reported through onTransition above

@@ -6,43 +6,18 @@
  * @module
  */
 
-import type { HostBalance } from "../shared/balancer.ts";
 import type { GenerationPlan } from "../shared/generation.ts";
 import type { StatsMemory } from "../shared/stats.ts";
 import type { KeyPair } from "../tls/key_pair.ts";
 import type { TraceFilterConfig, TraceStyle } from "../output/trace.ts";
-import type { BackendTls } from "../tls/backend_tls.ts";
+import type { PlaneSettings } from "./plane_settings.ts";
 
 /** The first message to a worker: all it needs to start serving. */
-export interface WorkerInit {
+export interface WorkerInit extends PlaneSettings {
   /** Message tag. */
   t: "init";
   /** The worker's number, 1-based: its counter stripe. */
   stripe: number;
-  /** Address to bind, shared by every worker. */
-  hostname: string;
-  /** The port, probed free by the control plane. */
-  port: number;
-  /** HTTPS pair, if serving HTTPS. */
-  tls?: KeyPair;
-  /** The PEM of `GET /v1/certificates`, if generated. */
-  certificatePem?: string;
-  /** TLS towards https backends. */
-  backendTls?: BackendTls;
-  /** `--dns-ttl`, ms. */
-  dnsTtlMs: number;
-  /** For `X-Forwarded-For` of loopback clients. */
-  publicIp: string;
-  /** `--host-balance`. */
-  hostBalance: HostBalance;
-  /** `--retries`. */
-  retries: number;
-  /** `--retry-buffer`, bytes. */
-  retryBufferBytes: number;
-  /** The retry budget's cells, shared by every data plane. */
-  retryBudget: SharedArrayBuffer;
-  /** `--slow-start`, ms. */
-  slowStartMs: number;
   /** The shared counters. */
   stats: StatsMemory;
   /** The current generation. */
