@@ -1,3 +1,9 @@
+/**
+ * `Result<T>`: a value or a one-line, user-facing error, for the edges (argv, SITE strings, files)
+ * where errors are values rather than exceptions.
+ * @module
+ */
+
 /** A value or a one-line, user-facing error message. Used at the edges (argv, SITE strings, files). */
 export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
 
