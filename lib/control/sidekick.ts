@@ -26,7 +26,7 @@ import type { TraceStyle } from "../output/trace.ts";
 import type { TransitionListener } from "../shared/backend.ts";
 import type { Random } from "../shared/balancer.ts";
 import type { RecordListener } from "../shared/exchange_record.ts";
-import { pickPublicIp } from "../shared/headers.ts";
+import { pickPublicIp } from "../data/headers.ts";
 import type { Pool } from "../shared/pool.ts";
 import { Stats } from "../shared/stats.ts";
 import { canRebindTls } from "../tls/https_listener.ts";

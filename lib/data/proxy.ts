@@ -8,7 +8,7 @@
 import type { Backend } from "../shared/backend.ts";
 import { badGateway } from "./error_document.ts";
 import { classifyFetchError, CLIENT_GONE } from "../upstream/fetch_errors.ts";
-import { downstreamHeaderList, upstreamHeaderList } from "../shared/headers.ts";
+import { downstreamHeaderList, upstreamHeaderList } from "./headers.ts";
 import type { RecordListener } from "../shared/exchange_record.ts";
 import { declaredLength, downstreamBody } from "./small_body.ts";
 import { IDEMPOTENT_METHODS, type ReplayMemory, type RetryBudget, retryReason } from "./retry.ts";

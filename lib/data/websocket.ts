@@ -8,7 +8,7 @@
 
 import type { Backend } from "../shared/backend.ts";
 import { badGateway } from "./error_document.ts";
-import { upstreamRequestHeaders } from "../shared/headers.ts";
+import { upstreamRequestHeaders } from "./headers.ts";
 import type { Target } from "./proxy.ts";
 
 /** Headers the WebSocket handshake owns; the client library sets its own. */

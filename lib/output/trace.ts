@@ -33,7 +33,7 @@ import {
 } from "./text_format.ts";
 import { statusText } from "../shared/http_facts.ts";
 import type { ExchangeRecord } from "../shared/exchange_record.ts";
-import { headerValue } from "../shared/headers.ts";
+import { headerValue } from "../shared/exchange_record.ts";
 import { exchangeSizes } from "../shared/stats.ts";
 
 /** How lines are written. */

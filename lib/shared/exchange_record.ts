@@ -1,13 +1,20 @@
 /**
  * The record of one finished exchange — a proxied request or a health check — handed to the
  * observers (traces, metrics, the table). Built once per exchange; formatting happens elsewhere,
- * and only when some output wants it.
+ * and only when some output wants it. Its header lists are read with {@linkcode headerValue}.
  * @module
  */
 
-import type { HeaderList } from "./headers.ts";
+/** Header fields as `[lower-case name, value]` pairs: a `Headers` object or a plain list. */
+export type HeaderList = Iterable<readonly [string, string]>;
 
-export type { HeaderList };
+/** The value of `name` (lower case) in a list, `Headers` semantics for repeats: joined by ", ". */
+export function headerValue(headers: HeaderList, name: string): string | null {
+  if (headers instanceof Headers) return headers.get(name);
+  let value: string | null = null;
+  for (const [k, v] of headers) if (k === name) value = value === null ? v : `${value}, ${v}`;
+  return value;
+}
 
 /** Why an attempt was retried: nothing was sent, or the connection closed before a response. */
 export type RetryReason = "connect" | "closed";

@@ -16,7 +16,7 @@
 
 import type { ExchangeRecord, FailedAttempt } from "./exchange_record.ts";
 import { BODYLESS_METHODS, statusText } from "./http_facts.ts";
-import { headerValue } from "./headers.ts";
+import { headerValue } from "./exchange_record.ts";
 
 /** Upper bounds (seconds) of the request duration histogram: Prometheus' default buckets. */
 export const DURATION_BUCKETS: readonly number[] = [

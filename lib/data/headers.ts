@@ -8,17 +8,6 @@
  * @module
  */
 
-/** Header fields as `[lower-case name, value]` pairs: a `Headers` object or a plain list. */
-export type HeaderList = Iterable<readonly [string, string]>;
-
-/** The value of `name` (lower case) in a list, `Headers` semantics for repeats: joined by ", ". */
-export function headerValue(headers: HeaderList, name: string): string | null {
-  if (headers instanceof Headers) return headers.get(name);
-  let value: string | null = null;
-  for (const [k, v] of headers) if (k === name) value = value === null ? v : `${value}, ${v}`;
-  return value;
-}
-
 /** Headers that describe one connection, never the message (RFC 9110 §7.6.1, plus `expect`). */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "connection",
