@@ -1,5 +1,5 @@
 /**
- * Tests of `lib/sites.ts`: every example of the Go sidekick's SITE grammar (SITE splitting, ellipsis
+ * Tests of `lib/config/sites.ts`: every example of the Go sidekick's SITE grammar (SITE splitting, ellipsis
  * expansion, endpoint validation) and health URL (its own test cases), the error cases, and our fixes
  * (underscores in hostnames, bracketed IPv6).
  * @module

@@ -1,5 +1,5 @@
 /**
- * Server TLS (lib/tls.ts, lib/autotls.ts): key formats and encryption, pair checks with one-line
+ * Server TLS (lib/tls/): key formats and encryption, pair checks with one-line
  * errors naming the file, the certificate watcher (polling, directory events, Kubernetes-style
  * symlink swaps, broken pairs), the reloadable listener (new connections get the new
  * certificate while a request in flight finishes), auto-TLS certificates and their banner, and a

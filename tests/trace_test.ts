@@ -18,7 +18,7 @@ import {
 const T0 = Date.UTC(2024, 4, 1, 3, 6, 25, 805);
 const plain = { json: false, debug: false, colors: false };
 
-/** A health-check record as lib/health.ts builds it. */
+/** A health-check record as lib/control/health.ts builds it. */
 function health(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
   return {
     kind: "health",
@@ -42,7 +42,7 @@ function health(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
   };
 }
 
-/** A proxied request record as lib/proxy.ts builds it. */
+/** A proxied request record as lib/data/proxy.ts builds it. */
 function request(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
   return {
     kind: "request",

@@ -20,25 +20,25 @@
 
 import { type ListenAddress, reachableHostPort } from "../config/address.ts";
 import type { Config } from "../config/config.ts";
+import { pickPublicIp } from "../data/headers.ts";
 import { planeFlags } from "../data/plane_settings.ts";
+import { RetryBudget } from "../data/retry.ts";
 import { createMetricsHandler } from "../output/metrics.ts";
 import type { TraceStyle } from "../output/trace.ts";
 import type { TransitionListener } from "../shared/backend.ts";
 import type { Random } from "../shared/balancer.ts";
 import type { RecordListener } from "../shared/exchange_record.ts";
-import { pickPublicIp } from "../data/headers.ts";
 import type { Pool } from "../shared/pool.ts";
 import { Stats } from "../shared/stats.ts";
 import { canRebindTls } from "../tls/https_listener.ts";
 import type { ServerTlsHooks } from "../tls/server_tls.ts";
 import { DnsCache } from "../upstream/dns.ts";
-import { RetryBudget } from "../data/retry.ts";
 import { createTransport } from "../upstream/transport.ts";
 import { Generations } from "./generations.ts";
+import { chooseWorkers, Planes } from "./planes.ts";
 import { type PprofServer, startPprof } from "./pprof.ts";
 import { ConfigError, preflight } from "./preflight.ts";
 import { RrDnsSites } from "./rr_dns.ts";
-import { chooseWorkers, Planes } from "./planes.ts";
 
 export { ConfigError };
 
