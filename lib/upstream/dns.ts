@@ -1,20 +1,15 @@
 /**
- * Name resolution for backends: a DNS cache for hostname endpoints and the
- * `--rr-dns-mode` expansion of single-endpoint sites.
+ * Name resolution for backends: a DNS cache for hostname endpoints.
  *
  * - {@linkcode DnsCache}: hostname → addresses from the system resolver (`getaddrinfo`, so
  *   `/etc/hosts` and search domains apply, as in Go), each lookup bounded by 5 s and shared by
  *   concurrent callers. Every `--dns-ttl` the entries used since the last refresh are resolved
  *   again, unused ones are dropped, and an entry whose new lookup fails keeps its stale addresses.
  *   Record TTLs are ignored, as in the Go sidekick. One cache per sidekick; `stop()` ends it.
- * - {@linkcode expandRrDns}: a site with exactly one hostname endpoint becomes one endpoint per
- *   address (IPv6 bracketed: the Go version built `http://::1:9000` and crashed), and https
- *   addresses remember the hostname so TLS is still verified against it.
  * @module
  */
 
 import { lookup as nodeLookup } from "node:dns/promises";
-import type { PlannedEndpoint } from "../shared/generation.ts";
 
 /** Resolves a hostname to its addresses, in resolver order; rejects when it cannot. */
 export type Resolver = (hostname: string) => Promise<string[]>;
@@ -210,71 +205,4 @@ export class DnsCache {
     );
     return attempt;
   }
-}
-
-/** What {@linkcode expandRrDns} produced. */
-export interface RrDnsPlan {
-  /** The sites, rr-dns sites replaced by one endpoint per address. */
-  sites: PlannedEndpoint[][];
-  /** For https rr-dns endpoints: URL host of the address (`10.0.0.7`, `[::1]`) → hostname. */
-  serverNames: Map<string, string>;
-  /** The original endpoints of the sites that were expanded, in site order. */
-  expanded: string[];
-}
-
-/** Replaces the host of an absolute URL string, leaving every other character as it was. */
-export function replaceUrlHost(url: string, host: string): string {
-  const m = /^([a-z][a-z0-9+.-]*:\/\/)(\[[^\]]*\]|[^:/?#]*)(.*)$/is.exec(url);
-  if (!m) return url;
-  return m[1] + host + m[3];
-}
-
-/**
- * Expands every site that has exactly one endpoint with a hostname (not an IP) into one
- * endpoint per address of that hostname, in resolver order; other sites are kept. `lookup`
- * errors propagate (the caller decides: fatal at start, keep the old sites on a refresh).
- */
-export async function expandRrDns(
-  sites: readonly (readonly PlannedEndpoint[])[],
-  lookup: (host: string) => Promise<string[]>,
-): Promise<RrDnsPlan> {
-  const serverNames = new Map<string, string>();
-  const expanded: string[] = [];
-  const out: PlannedEndpoint[][] = [];
-  for (const site of sites) {
-    const url = site.length === 1 ? new URL(site[0].endpoint) : undefined;
-    if (!url || isIpHost(url.hostname)) {
-      out.push([...site]);
-      continue;
-    }
-    const addresses = await lookup(url.hostname);
-    expanded.push(site[0].endpoint);
-    const seen = new Set<string>();
-    const endpoints: PlannedEndpoint[] = [];
-    for (const address of addresses) {
-      const host = urlHost(address);
-      if (seen.has(host)) continue;
-      seen.add(host);
-      if (url.protocol === "https:") serverNames.set(host, url.hostname);
-      endpoints.push({
-        endpoint: replaceUrlHost(site[0].endpoint, host),
-        healthUrl: replaceUrlHost(site[0].healthUrl, host),
-      });
-    }
-    out.push(endpoints);
-  }
-  return { sites: out, serverNames, expanded };
-}
-
-/** Whether two plans have the same endpoints in the same sites (order inside a site ignored). */
-export function samePlan(
-  a: readonly (readonly PlannedEndpoint[])[],
-  b: readonly (readonly PlannedEndpoint[])[],
-): boolean {
-  if (a.length !== b.length) return false;
-  return a.every((site, i) => {
-    const x = site.map((e) => e.endpoint + " " + e.healthUrl).sort();
-    const y = b[i].map((e) => e.endpoint + " " + e.healthUrl).sort();
-    return x.length === y.length && x.every((v, j) => v === y[j]);
-  });
 }
