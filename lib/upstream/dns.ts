@@ -44,7 +44,7 @@ export function urlHost(address: string): string {
 }
 
 /** The system resolver: `getaddrinfo` through `node:dns`, both families, in resolver order. */
-export const systemResolver: Resolver = async (hostname) => {
+export const systemResolver: Resolver = async (hostname): Promise<string[]> => {
   const found = await nodeLookup(hostname, { all: true, order: "verbatim" });
   return [...new Set(found.map((a) => a.address))];
 };
