@@ -14,6 +14,7 @@ import type { PlaneSettings } from "../data/plane_settings.ts";
 import type { DnsCache } from "../upstream/dns.ts";
 import type { GenerationPlan } from "../shared/generation.ts";
 import { ok, type Result } from "../shared/result.ts";
+import { canRebindTls } from "../tls/https_listener.ts";
 import type { KeyPair } from "../tls/key_pair.ts";
 import type { Generations } from "./generations.ts";
 import type { PlaneHandle } from "./plane_handle.ts";
@@ -31,8 +32,8 @@ export const DEFAULT_MAX_WORKERS = 4;
  */
 export function chooseWorkers(
   asked: number,
-  cpus: number,
-  canShare: boolean,
+  cpus: number = navigator.hardwareConcurrency,
+  canShare: boolean = canRebindTls(),
   os: string = Deno.build.os,
 ): { workers: number; note?: string } {
   const wanted = asked > 0 ? asked : Math.max(1, Math.min(cpus, DEFAULT_MAX_WORKERS));

@@ -30,7 +30,6 @@ import type { Random } from "../shared/balancer.ts";
 import type { RecordListener } from "../shared/exchange_record.ts";
 import type { Pool } from "../shared/pool.ts";
 import { Stats } from "../shared/stats.ts";
-import { canRebindTls } from "../tls/https_listener.ts";
 import type { ServerTlsHooks } from "../tls/server_tls.ts";
 import { DnsCache } from "../upstream/dns.ts";
 import { createTransport } from "../upstream/transport.ts";
@@ -115,8 +114,7 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
   const dns = new DnsCache({ ttlMs: config.dnsTtlMs, resolver: options.resolver });
   const transport = createTransport({ tls: checked.backendTls, dns }); // health checks only
   const rrDns = new RrDnsSites(checked.sites, dns, transport);
-  const cpus = navigator.hardwareConcurrency;
-  const { workers, note } = chooseWorkers(config.workers, cpus, canRebindTls());
+  const { workers, note } = chooseWorkers(config.workers); // the CPUs, if the port can be shared
   // Counters in shared memory: stripe 0 for this isolate, one more per worker isolate.
   const stats = new Stats({ stripes: workers > 1 ? workers + 1 : 1 });
   const onRecord: RecordListener = (r) => {
