@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { inspectSockets } from "../lib/tls/listener_nodelay.ts";
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { CertWatcher } from "../lib/tls/cert_watcher.ts";
 import {
@@ -17,7 +18,7 @@ import {
   parseKeyPair,
 } from "../lib/tls/key_pair.ts";
 import { planServerTls } from "../lib/tls/server_tls.ts";
-import { serveTls } from "../lib/tls/https_listener.ts";
+import { serveOnListener, serveTls } from "../lib/tls/https_listener.ts";
 import {
   AUTO_TLS_VALIDITY_MS,
   autoTlsBanner,
@@ -339,11 +340,18 @@ Deno.test("serveTls: swap → new connections get the new certificate; the in-fl
   using clientB = trusting(read(c.bCert));
   try {
     assert.ok(server.reloadable, "deno.json enables --unstable-net for tests");
+    assert.ok(server.noDelay.ok || Deno.build.os !== "linux", JSON.stringify(server.noDelay));
     assert.equal(await (await fetch(url, { client: clientA })).text(), "fast");
     await rejectsCertificate(fetch(url, { client: clientB }));
     const slow = fetch(`${url}/slow`, { client: clientA });
     await slowEntered;
     assert.deepEqual(server.swap(b.pair), ok(undefined));
+    if (Deno.build.os === "linux") {
+      // The re-bound listener gets TCP_NODELAY too; the draining one kept it.
+      assert.ok(server.noDelay.ok, JSON.stringify(server.noDelay));
+      const listeners = inspectSockets(4096).filter((s) => s.port === server.addr.port);
+      assert.deepEqual(listeners.map((s) => s.noDelay), [true, true]);
+    }
     assert.equal(await (await fetch(url, { client: clientB })).text(), "fast");
     await rejectsCertificate(fetch(url, { client: clientA }));
     release();
@@ -615,4 +623,9 @@ Deno.test("decryptPrivateKey: a wrong password whose garbage the decoder calls '
     decryptPrivateKey(text, "k.pem", password),
     { ok: false, error: '--key-password: unable to decrypt "k.pem": wrong password' },
   );
+});
+
+Deno.test("serveOnListener: the runtime's own server loop, which --no-http2 needs, is there", () => {
+  // Deno.serve always offers h2 by ALPN; an HTTP/1.1-only listener relies on this internal.
+  assert.equal(typeof serveOnListener(), "function");
 });

@@ -154,6 +154,7 @@ const FLAGS: readonly FlagSpec[] = [
     usage: "server private key password",
     expects: "a password",
   },
+  { name: "no-http2", kind: "bool", usage: "serve HTTPS over HTTP/1.1 only (no HTTP/2 by ALPN)" },
   {
     name: "pprof",
     kind: "string",
@@ -460,6 +461,9 @@ function setBool(draft: Draft, name: string, on: boolean): void {
     case "errors":
       config.errors = on;
       break;
+    case "no-http2":
+      config.noHttp2 = on;
+      break;
     case "help":
       draft.help = on;
       break;
@@ -550,6 +554,10 @@ function crossCheck(draft: Draft): string | undefined {
   }
   if (c.clientKey !== "" && c.clientCert === "") {
     return "--client-key: given without --client-cert; mTLS towards backends needs both";
+  }
+  if (c.noHttp2 && c.cert === "" && c.autoTlsHost === "") {
+    return "--no-http2: given without --cert/--key or --auto-tls-host; it applies to the HTTPS " +
+      "listener";
   }
   if (c.keyPassword !== "" && c.key === "") {
     return "--key-password: given without --key; it decrypts the server key of --cert/--key";

@@ -52,6 +52,8 @@ export interface Config {
   cert: string;
   /** `--key`: server private key (PEM). */
   key: string;
+  /** `--no-http2`: the HTTPS listener offers HTTP/1.1 only. */
+  noHttp2: boolean;
   /** `--key-password`: password of an encrypted server key. */
   keyPassword: string;
   /** `--pprof`: address of the separate profiling listener, or `""`. */
@@ -106,6 +108,7 @@ export const DEFAULTS: Readonly<Omit<Config, "sites" | "statusCodes">> = Object.
   cert: "",
   key: "",
   keyPassword: "",
+  noHttp2: false,
   pprof: "",
   dnsTtlMs: 600_000,
   errors: false,

@@ -20,4 +20,6 @@ export interface PlaneHandle {
   generation(plan: GenerationPlan): void;
   /** Drains for `drainTimeoutMs` at most, then closes. */
   stop(drainTimeoutMs: number): Promise<void>;
+  /** HTTPS: why the listener lacks `TCP_NODELAY`, if it does (see `DataPlane.noDelayError`). */
+  readonly noDelayError: string | undefined;
 }

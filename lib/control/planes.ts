@@ -91,6 +91,11 @@ export class Planes {
     return this.#handles[0].addr;
   }
 
+  /** HTTPS: why a listener lacks `TCP_NODELAY`, if one does. */
+  get noDelayError(): string | undefined {
+    return this.#handles.find((p) => p.noDelayError)?.noDelayError;
+  }
+
   /** Starts `count` planes with `settings`; resolves once all listen. */
   async start(count: number, settings: PlaneSettings): Promise<void> {
     this.#handles = await startHandles(count, settings, this.#context);
@@ -150,6 +155,9 @@ async function startHandles(
     addr: plane.addr,
     finished: plane.finished,
     swapCertificate: (p) => plane.swapCertificate(p),
+    get noDelayError() {
+      return plane.noDelayError;
+    },
     generation: (g) => plane.addServerNames(new Map(g.serverNames)),
     stop: (ms) => plane.stop(ms),
   }];

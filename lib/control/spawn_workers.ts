@@ -59,6 +59,7 @@ function spawn(
   });
   const send = (m: ToWorker) => worker.postMessage(m);
   let addr: Deno.NetAddr = { transport: "tcp", hostname: init.hostname, port: init.port };
+  let noDelayError: string | undefined;
   let onListening!: () => void;
   let onFailed!: (e: Error) => void;
   const listening = new Promise<void>((resolve, reject) => {
@@ -76,6 +77,7 @@ function spawn(
     switch (m.t) {
       case "listening":
         addr = { transport: "tcp", hostname: m.hostname, port: m.port };
+        noDelayError = m.noDelayError;
         onListening();
         break;
       case "failed": {
@@ -118,6 +120,9 @@ function spawn(
   const handle: PlaneHandle = {
     get addr() {
       return addr;
+    },
+    get noDelayError() {
+      return noDelayError;
     },
     finished,
     swapCertificate(pair) {

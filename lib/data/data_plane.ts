@@ -21,6 +21,7 @@ import type { KeyPair } from "../tls/key_pair.ts";
 import { serveTls, type TlsServer } from "../tls/https_listener.ts";
 import { httpClientTlsOptions } from "../tls/backend_tls.ts";
 import { createTransport } from "../upstream/transport.ts";
+import type { ProxyContext } from "./proxy.ts";
 import { proxyWebSocket } from "./websocket.ts";
 import { ReplayMemory, RetryBudget } from "./retry.ts";
 
@@ -64,6 +65,11 @@ export interface DataPlane {
   addServerNames(names: ReadonlyMap<string, string>): void;
   /** Stops accepting, lets in-flight requests finish for `drainTimeoutMs`, then cuts them. */
   stop(drainTimeoutMs: number): Promise<void>;
+  /**
+   * HTTPS only: why `TCP_NODELAY` could not be set on the listener (responses may then wait
+   * ~40 ms for the client's delayed acknowledgement); undefined when it is set or not HTTPS.
+   */
+  readonly noDelayError: string | undefined;
 }
 
 /** Binds the listener; resolves once listening, rejects with what `Deno.serve` threw. */
@@ -80,28 +86,30 @@ export function startDataPlane(
   });
   const inflight = new Set<AbortController>();
   const publicIp = settings.publicIp;
+  const proxy: ProxyContext = {
+    transport,
+    publicIp,
+    onRecord: hooks.onRecord,
+    onEject: hooks.onEject,
+    inflight,
+    // Only where the TLS listener lacks TCP_NODELAY (set once it is bound).
+    smallBodies: false,
+    retry: settings.retries > 0
+      ? {
+        retries: settings.retries,
+        bufferBytes: settings.retryBufferBytes,
+        memory: new ReplayMemory(settings.retryBufferBytes * REPLAY_BODIES),
+        budget: new RetryBudget({}, settings.retryBudget),
+        pick: (tried) => hooks.pool().pickExcept(tried),
+      }
+      : undefined,
+  };
   const router = createRouter({
     pool: hooks.pool,
     certificatePem: () => settings.certificatePem,
     missingHostAuthority: () => settings.tls ? undefined : noHost,
     metrics: hooks.metrics,
-    proxy: {
-      transport,
-      publicIp,
-      onRecord: hooks.onRecord,
-      onEject: hooks.onEject,
-      inflight,
-      smallBodies: settings.tls !== undefined,
-      retry: settings.retries > 0
-        ? {
-          retries: settings.retries,
-          bufferBytes: settings.retryBufferBytes,
-          memory: new ReplayMemory(settings.retryBufferBytes * REPLAY_BODIES),
-          budget: new RetryBudget({}, settings.retryBudget),
-          pick: (tried) => hooks.pool().pickExcept(tried),
-        }
-        : undefined,
-    },
+    proxy,
     websocket: (req, info, target) => {
       const backend = hooks.pool().pick();
       if (!backend) return badGateway(ALL_OFFLINE, target.path);
@@ -127,8 +135,14 @@ export function startDataPlane(
         onError,
       };
       if (settings.tls) {
-        const tlsOptions = { ...options, shared: isolate.shared, onListen: listening };
+        const tlsOptions = {
+          ...options,
+          shared: isolate.shared,
+          http2: !settings.noHttp2,
+          onListen: listening,
+        };
         server = tlsServer = serveTls(tlsOptions, router, settings.tls);
+        proxy.smallBodies = !tlsServer.noDelay.ok;
       } else {
         server = Deno.serve(
           { ...options, reusePort: isolate.shared, onListen: listening },
@@ -143,12 +157,19 @@ export function startDataPlane(
     }
     noHost = `localhost:${server.addr.port}`;
     const plane: DataPlane = {
+      get noDelayError() {
+        const noDelay = tlsServer?.noDelay;
+        return noDelay && !noDelay.ok ? noDelay.error : undefined;
+      },
       get addr() {
         return server.addr;
       },
       finished: server.finished,
       swapCertificate(pair) {
-        return tlsServer ? tlsServer.swap(pair) : err("not serving HTTPS");
+        if (!tlsServer) return err("not serving HTTPS");
+        const swapped = tlsServer.swap(pair);
+        proxy.smallBodies = !tlsServer.noDelay.ok;
+        return swapped;
       },
       addServerNames: (names) => transport.addServerNames(names),
       async stop(drainTimeoutMs) {

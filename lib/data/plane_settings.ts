@@ -25,6 +25,7 @@ export const PLANE_FLAGS = [
   "slowStartMs",
   "retries",
   "retryBufferBytes",
+  "noHttp2",
 ] as const satisfies readonly (keyof Config)[];
 
 /** The fields named by {@linkcode PLANE_FLAGS}. */

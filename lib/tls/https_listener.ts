@@ -22,6 +22,7 @@
 
 import { err, ok, type Result } from "../shared/result.ts";
 import type { KeyPair } from "./key_pair.ts";
+import { setListenerNoDelay } from "./listener_nodelay.ts";
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -49,6 +50,70 @@ export interface TlsServeOptions {
    * `SO_REUSEPORT` directly, since the caller already checked that it was free.
    */
   readonly shared?: boolean;
+  /** Offer HTTP/2 by ALPN (default true); false: HTTP/1.1 only (`--no-http2`). */
+  readonly http2?: boolean;
+}
+
+/** The part of `Deno.ServeTcpOptions & Deno.TlsCertifiedKeyPem` that {@linkcode serveTls} uses. */
+type TlsBindOptions = {
+  hostname: string;
+  port: number;
+  reusePort: boolean;
+  cert: string;
+  key: string;
+  automaticCompression?: boolean;
+  onError?: (error: unknown) => Response | Promise<Response>;
+};
+
+/** The runtime's server loop over a listener of our own (not part of Deno's public API). */
+type ServeOnListener = (
+  listener: Deno.Listener,
+  signal: AbortSignal | undefined,
+  handler: Deno.ServeHandler<Deno.NetAddr>,
+  onError: (error: unknown) => Response | Promise<Response>,
+  onListen: () => void,
+  automaticCompression?: boolean,
+) => Deno.HttpServer<Deno.NetAddr>;
+
+/**
+ * The runtime's `serveHttpOnListener`, or undefined if this runtime lacks it. `Deno.serve` always
+ * offers `h2` and `http/1.1` by ALPN and refuses an `alpnProtocols` option, so an HTTP/1.1-only
+ * HTTPS server binds its own `Deno.listenTls` listener and hands it to the same server loop that
+ * `Deno.serve` runs, found among the runtime's internals (Deno 2.9.6 keeps it there).
+ */
+export function serveOnListener(): ServeOnListener | undefined {
+  const deno = Deno as unknown as Record<symbol | string, unknown>;
+  const key = deno.internal as symbol | undefined;
+  const internals = key === undefined ? undefined : deno[key] as Record<string, unknown>;
+  const serve = internals?.serveHttpOnListener;
+  return typeof serve === "function" ? serve as ServeOnListener : undefined;
+}
+
+/** `Deno.serve` over TLS offering HTTP/1.1 only by ALPN. */
+function serveHttp1Tls(
+  options: TlsBindOptions,
+  handler: Deno.ServeHandler<Deno.NetAddr>,
+): Deno.HttpServer<Deno.NetAddr> {
+  const serve = serveOnListener();
+  if (!serve) throw new Error("--no-http2: this Deno runtime cannot serve HTTPS without HTTP/2");
+  const listener = Deno.listenTls(
+    {
+      hostname: options.hostname,
+      port: options.port,
+      reusePort: options.reusePort,
+      cert: options.cert,
+      key: options.key,
+      alpnProtocols: ["http/1.1"],
+    } as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem,
+  );
+  const onError = options.onError ??
+    ((e: unknown) => new Response(`internal error: ${message(e)}\n`, { status: 500 }));
+  try {
+    return serve(listener, undefined, handler, onError, () => {}, options.automaticCompression);
+  } catch (e) {
+    listener.close();
+    throw e;
+  }
 }
 
 /**
@@ -80,6 +145,11 @@ export interface TlsServer extends Deno.HttpServer<Deno.NetAddr> {
    * old one down gracefully (its in-flight requests finish). On error nothing changes.
    */
   swap(pair: KeyPair): Result<void>;
+  /**
+   * Whether the listener has `TCP_NODELAY` (so responses never wait for the client's delayed
+   * acknowledgement), as of the latest bind: how many sockets were set, or why it failed.
+   */
+  readonly noDelay: Result<number>;
 }
 
 /**
@@ -101,8 +171,9 @@ export function serveTls(
     info.completed.then(settled, settled);
     return handler(req, info);
   };
-  const bind = (p: KeyPair, port: number): Deno.HttpServer<Deno.NetAddr> =>
-    Deno.serve({
+  let noDelay: Result<number> = err("not listening");
+  const bind = (p: KeyPair, port: number): Deno.HttpServer<Deno.NetAddr> => {
+    const bindOptions: TlsBindOptions = {
       hostname: options.hostname,
       port,
       reusePort,
@@ -110,8 +181,14 @@ export function serveTls(
       key: p.key,
       automaticCompression: options.automaticCompression,
       onError: options.onError,
-      onListen: () => {},
-    }, counted);
+    };
+    const server = options.http2 === false
+      ? serveHttp1Tls(bindOptions, counted)
+      : Deno.serve({ ...bindOptions, onListen: () => {} }, counted);
+    // Before the event loop runs again, so before the first connection is accepted.
+    noDelay = setListenerNoDelay(server.addr.port);
+    return server;
+  };
 
   let port = options.port;
   if (reusePort && !options.shared) {
@@ -153,6 +230,9 @@ export function serveTls(
     addr,
     finished,
     reloadable: reusePort,
+    get noDelay() {
+      return noDelay;
+    },
     swap(next) {
       if (closing) return err("the server is shutting down");
       if (!reusePort) {
