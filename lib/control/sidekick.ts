@@ -182,12 +182,8 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       if (checked.pprof && !pprof) pprof = await startPprofOrFail(checked.pprof, config, info);
       await serverTls?.prepare(); // auto-TLS: generate the certificate, print the banner
       if (note) info(note);
-      const tls = serverTls?.pair();
-      await planes.start(workers, {
-        ...settings,
-        tls,
-        certificatePem: serverTls?.certificatePem(),
-      });
+      const certificatePem = serverTls?.certificatePem();
+      await planes.start(workers, { ...settings, tls: serverTls?.pair(), certificatePem });
       stopWatching = serverTls?.watch((pair) => planes.swapCertificate(pair)) ?? stopWatching;
       generations.start();
     },
