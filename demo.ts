@@ -18,10 +18,10 @@
  */
 
 import denoJson from "./deno.json" with { type: "json" };
-import { parseCli } from "./lib/cli.ts";
-import { createConsole } from "./lib/console.ts";
-import { ConfigError, createSidekick } from "./lib/sidekick.ts";
-import { createTableUi, type TableUi } from "./lib/ui.ts";
+import { parseCli } from "./lib/config/cli.ts";
+import { createConsole } from "./lib/output/console.ts";
+import { ConfigError, createSidekick } from "./lib/control/sidekick.ts";
+import { createTableUi, type TableUi } from "./lib/output/ui.ts";
 
 const HOST = "127.0.0.1";
 /** The path of the background load: its trace lines are left out, they would drown the rest. */

@@ -6,8 +6,8 @@ import {
   type ExchangePlan,
   HEDGE_LOST,
   RESPONSE_TIMEOUT,
-} from "../lib/attempt.ts";
-import { Backend } from "../lib/backend.ts";
+} from "../lib/data/attempt.ts";
+import { Backend } from "../lib/shared/backend.ts";
 
 function backend(port: number): Backend {
   const b = new Backend(`http://127.0.0.1:${port}`, 1, `http://127.0.0.1:${port}/h`, () => {});

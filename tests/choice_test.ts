@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { BackendChoice } from "../lib/choice.ts";
-import { planGeneration, poolOf } from "../lib/generation.ts";
-import type { Ejection } from "../lib/outlier.ts";
-import type { Pool } from "../lib/pool.ts";
-import { Stats } from "../lib/stats.ts";
+import { BackendChoice } from "../lib/data/choice.ts";
+import { planGeneration, poolOf } from "../lib/shared/generation.ts";
+import type { Ejection } from "../lib/shared/outlier.ts";
+import type { Pool } from "../lib/shared/pool.ts";
+import { Stats } from "../lib/shared/stats.ts";
 
 function pool(policy: "least" | "ewma", ejectAfter: number, n = 3): Pool {
   const endpoints = Array.from({ length: n }, (_, i) => ({

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { type CliOutcome, helpText, parseCli } from "../lib/cli.ts";
-import { type Config, DEFAULTS, makeConfig } from "../lib/config.ts";
+import { type CliOutcome, helpText, parseCli } from "../lib/config/cli.ts";
+import { type Config, DEFAULTS, makeConfig } from "../lib/config/config.ts";
 
 const SITE = "http://minio{1...4}:9000";
 

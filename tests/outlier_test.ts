@@ -7,9 +7,9 @@ import {
   outlierMemory,
   Outliers,
   statusFails,
-} from "../lib/outlier.ts";
-import { Backend } from "../lib/backend.ts";
-import { EJECTION_RAMP_MS, Pool } from "../lib/pool.ts";
+} from "../lib/shared/outlier.ts";
+import { Backend } from "../lib/shared/backend.ts";
+import { EJECTION_RAMP_MS, Pool } from "../lib/shared/pool.ts";
 
 Deno.test("ejectionMs: base × n, capped", () => {
   assert.equal(ejectionMs(1), BASE_EJECTION_MS);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DECAY_MS, ewmaMemory, nextEstimate, PeakEwma, pickEwma } from "../lib/peak_ewma.ts";
+import { DECAY_MS, ewmaMemory, nextEstimate, PeakEwma, pickEwma } from "../lib/shared/peak_ewma.ts";
 
 Deno.test("nextEstimate: a higher sample at once, lower ones by the time since the last", () => {
   assert.equal(nextEstimate(10, 5, 150), 150, "peak-sensitive");

@@ -5,8 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { makeConfig } from "../../lib/config.ts";
-import { createSidekick } from "../../lib/sidekick.ts";
+import { makeConfig } from "../../lib/config/config.ts";
+import { createSidekick } from "../../lib/control/sidekick.ts";
 import {
   closedPort,
   startBackend,

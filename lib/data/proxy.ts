@@ -1,0 +1,322 @@
+/**
+ * One proxied exchange: upstream request headers, streaming bodies both ways, in-flight
+ * accounting for the whole exchange, passive ejection on transport failures, the 502 document,
+ * and the exchange record for the observers.
+ * @module
+ */
+
+import type { Backend } from "../shared/backend.ts";
+import { type Deadlines, exchange, type ExchangePlan, type HedgeNote } from "./attempt.ts";
+import { badGateway, gatewayTimeout } from "./error_document.ts";
+import { classifyFetchError, CLIENT_GONE, RESPONSE_TIMEOUT } from "../upstream/fetch_errors.ts";
+import { downstreamHeaderList, upstreamHeaderList } from "./headers.ts";
+import type { RecordListener } from "../shared/exchange_record.ts";
+import { declaredLength, downstreamBody } from "./small_body.ts";
+import { IDEMPOTENT_METHODS, type ReplayMemory, type RetryBudget, retryReason } from "./retry.ts";
+import type { FailedAttempt } from "../shared/exchange_record.ts";
+import type { Transport } from "../upstream/transport.ts";
+import { BODYLESS_METHODS, NULL_BODY_STATUS, plainText } from "../shared/http_facts.ts";
+
+/** What the proxy needs besides the request. */
+export interface ProxyContext {
+  /** How requests reach backends. */
+  transport: Transport;
+  /** This machine's non-loopback IP (substituted for loopback clients in `X-Forwarded-For`). */
+  publicIp: string;
+  /** Receives one record per finished exchange. */
+  onRecord?: RecordListener;
+  /** Called when a transport failure marked a backend DOWN. */
+  onEject?: (backend: Backend) => void;
+  /** Holds the controller of every exchange in flight, so a forced stop can abort them. */
+  inflight?: Set<AbortController>;
+  /**
+   * Hand tiny response bodies to the server as bytes (see `small_body.ts`): needed over TLS
+   * where the listener could not be given `TCP_NODELAY`; elsewhere streaming costs less.
+   */
+  smallBodies?: boolean;
+  /** Retries after a failed attempt (`--retries`, 0 or absent: none) and what they need. */
+  retry?: RetryContext;
+  /** Bounds on waiting for a backend, and where attempts' outcomes go (absent: no bounds). */
+  gray?: GrayContext;
+  /** Sweeps the response deadlines of this data plane's attempts (absent: a timer per request). */
+  deadlines?: Deadlines;
+}
+
+/**
+ * Gray failures: how long to wait for response headers, when to hedge, and the listener of every
+ * attempt's outcome (outlier ejection and latency-aware balancing feed on it).
+ */
+export interface GrayContext {
+  /** `--response-timeout`, ms (0: none). */
+  responseTimeoutMs: number;
+  /** `--hedge-after`, ms (0: no hedges). */
+  hedgeAfterMs: number;
+  /** An attempt failed (transport failure or timeout) after `ms`. */
+  failed(backend: Backend, ms: number): void;
+  /** An attempt had response headers with `status` after `ms`. */
+  answered(backend: Backend, status: number, ms: number): void;
+  /** An attempt was cancelled after `ms` because another answered first. */
+  lost(backend: Backend, ms: number): void;
+  /** The backend for a hedge of an attempt on `primary` (before the budget is asked). */
+  forHedge(primary: Backend): Backend | undefined;
+}
+
+/** Streamed uploads up to this size count as sent at once (without `--retries`). */
+const SMALL_UPLOAD = 1 << 20;
+
+/** What retrying on another backend needs. */
+export interface RetryContext {
+  /** Further attempts allowed per request. */
+  retries: number;
+  /** Request bodies up to this size are kept so that they can be sent again. */
+  bufferBytes: number;
+  /** Bounds the bytes kept by all requests at once. */
+  memory: ReplayMemory;
+  /** Keeps retries to a share of recent requests. */
+  budget: RetryBudget;
+  /** The backend for the next attempt, avoiding those already tried. */
+  pick(tried: readonly Backend[]): Backend | undefined;
+}
+
+/** The parts of the request target that are forwarded byte-for-byte. */
+export interface Target {
+  /** Raw path, as received. */
+  path: string;
+  /** Raw query without `?` (empty if none). */
+  rawQuery: string;
+  /** The client's `Host` (or HTTP/2 authority). */
+  host: string;
+}
+
+/** The declared body length of a header list (0 when absent or not a plain number). */
+function contentLength(headers: readonly (readonly [string, string])[] | null): number {
+  if (headers === null) return 0;
+  for (const [name, value] of headers) {
+    if (name === "content-length") {
+      const n = Number(value);
+      return Number.isFinite(n) && n > 0 ? n : 0;
+    }
+  }
+  return 0;
+}
+
+/**
+ * Proxies `req` to `backend` and returns the response to send to the client. Per request: one
+ * pass over the request headers, one `fetch`, one pass over the response headers, one record.
+ * A failed attempt goes to another backend when `ctx.retry` allows it (see `retry.ts`); its body
+ * is then one kept in memory, never a stream that a backend may have consumed.
+ */
+export async function forward(
+  req: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  backend: Backend,
+  target: Target,
+  ctx: ProxyContext,
+): Promise<Response> {
+  const start = Date.now();
+  const t0 = performance.now();
+  const remoteIp = info.remoteAddr.hostname;
+  // Built first: nothing that can throw stands between begin() and the completion hook below.
+  const requestHeaders = upstreamHeaderList(req.headers, {
+    host: target.host,
+    remoteIp,
+    publicIp: ctx.publicIp,
+  });
+  const method = req.method;
+  const retry = ctx.retry;
+  retry?.budget.request(start);
+  let controller = new AbortController();
+  let clientGone = false;
+  const onClientAbort = () => {
+    clientGone = true;
+    controller.abort(CLIENT_GONE);
+  };
+  const signal = req.signal;
+  signal.addEventListener("abort", onClientAbort, { once: true });
+  ctx.inflight?.add(controller);
+  backend.begin();
+  let status = 502;
+  let ttfbMs = 0;
+  let error = "";
+  let responseHeaders: [string, string][] | null = null;
+  let retried: FailedAttempt[] | undefined;
+  let tried: Backend[] | undefined;
+  let retryDenied = false;
+  let clientFault = false;
+  let kept = 0; // bytes reserved in the replay memory
+  let hedge: HedgeNote | undefined;
+  const finish = (completed: boolean) => {
+    signal.removeEventListener("abort", onClientAbort);
+    ctx.inflight?.delete(controller);
+    backend.end();
+    if (kept > 0) retry!.memory.release(kept);
+    ctx.onRecord?.({
+      kind: "request",
+      endpoint: backend.endpoint,
+      site: backend.site,
+      method,
+      path: target.path,
+      rawQuery: target.rawQuery,
+      status,
+      start,
+      latencyMs: performance.now() - t0,
+      ttfbMs,
+      client: remoteIp,
+      requestHeaders,
+      responseHeaders,
+      requestBodyBytes: contentLength(requestHeaders),
+      responseBodyBytes: contentLength(responseHeaders),
+      error,
+      completed,
+      retried,
+      retryDenied,
+      clientFault,
+      hedge,
+    });
+  };
+  info.completed.then(() => finish(true), () => finish(false));
+
+  // The body: kept whole when a retry may need to send it again and it is small enough, else
+  // passed through unwrapped so that a fixed-length upload keeps its Content-Length. Only the
+  // bodies of idempotent methods are kept: they can be retried after any failure before a
+  // response, and keeping a body costs CPU (it is read into this isolate and copied out again,
+  // where a passed-through body never leaves the runtime's native side). A POST or PATCH with a
+  // body streams, and is retried only if it has none.
+  let body: BodyInit | null = null;
+  let replayable = true;
+  if (!BODYLESS_METHODS.has(method) && req.body !== null) {
+    const length = retry && retry.retries > 0 && IDEMPOTENT_METHODS.has(method)
+      ? declaredLength(req.headers)
+      : undefined;
+    if (length !== undefined && length <= retry!.bufferBytes && retry!.memory.reserve(length)) {
+      kept = length;
+      try {
+        body = await req.bytes();
+      } catch {
+        // The client sent less than its Content-Length (or left): its fault, no backend's.
+        clientFault = true;
+        error = clientGone ? CLIENT_GONE : "request body shorter than its Content-Length";
+        status = 400;
+        const res = plainText(400, error);
+        responseHeaders = [...res.headers];
+        return res;
+      }
+    } else {
+      body = req.body;
+      replayable = false;
+    }
+  }
+
+  const pathAndQuery = target.path + (target.rawQuery ? "?" + target.rawQuery : "");
+  const send = (b: Backend, s: AbortSignal) =>
+    ctx.transport.fetch(b.origin + pathAndQuery, {
+      method,
+      headers: requestHeaders,
+      body,
+      redirect: "manual",
+      signal: s,
+    });
+  const gray = ctx.gray;
+  // The response timeout starts once the request is sent: at once for a request without a body
+  // or with one kept in memory (or small enough to be sent in a moment); an upload streamed
+  // through, larger than that, has no bound on its wait (its sending time is unknown).
+  const bounded = replayable || body === null ||
+    (declaredLength(req.headers) ?? Infinity) <= (retry?.bufferBytes ?? SMALL_UPLOAD);
+  const plan: ExchangePlan = {
+    send,
+    responseTimeoutMs: gray && bounded ? gray.responseTimeoutMs : 0,
+    hedgeAfterMs: gray && retry && body === null && (method === "GET" || method === "HEAD")
+      ? gray.hedgeAfterMs
+      : 0,
+    parent: controller.signal,
+    deadlines: ctx.deadlines,
+  };
+  if (plan.hedgeAfterMs > 0) {
+    // What only a hedged exchange needs: built for hedgeable requests only.
+    plan.pickHedge = (primary) => {
+      const next = gray!.forHedge(primary);
+      return next && retry!.budget.tryRetry(Date.now()) ? next : undefined;
+    };
+    plan.onFailed = (a, e, ms) => {
+      const failure = classifyFetchError(e, clientGone);
+      if (failure.marksDown && a.backend.markDown(failure.message)) ctx.onEject?.(a.backend);
+      if (failure.kind !== "client") gray!.failed(a.backend, ms);
+    };
+    plan.onLost = (a, ms) => gray!.lost(a.backend, ms);
+  }
+  let upstream: Response;
+  let sent = t0; // when the current attempt was sent: latency samples are per attempt
+  for (;;) {
+    sent = performance.now();
+    const outcome = await exchange(plan, { backend, controller });
+    hedge = outcome.hedge;
+    const attempt = outcome.ok ? outcome.winner : outcome.failed;
+    backend = attempt.backend;
+    if (attempt.controller !== controller) {
+      ctx.inflight?.delete(controller);
+      controller = attempt.controller;
+      ctx.inflight?.add(controller);
+    }
+    if (outcome.ok) {
+      upstream = outcome.response;
+      break;
+    }
+    const e = outcome.error;
+    const failure = classifyFetchError(e, clientGone);
+    error = failure.message;
+    if (failure.marksDown && backend.markDown(failure.message)) ctx.onEject?.(backend);
+    if (failure.kind !== "client" && failure.kind !== "shutdown") {
+      gray?.failed(backend, performance.now() - sent);
+    }
+    // A client that went away, or a streamed body that ended early: never the backend's fault.
+    if (failure.kind === "client") clientFault = true;
+    if (failure.kind === "client" && !clientGone) {
+      status = 400;
+      const res = plainText(400, "request body shorter than its Content-Length");
+      responseHeaders = [...res.headers];
+      return res;
+    }
+    const reason = retry && replayable && !clientGone && (retried?.length ?? 0) < retry.retries
+      ? retryReason(failure, method)
+      : undefined;
+    if (reason) (tried ??= []).push(backend);
+    const next = reason ? retry!.pick(tried!) : undefined;
+    if (next) {
+      if (retry!.budget.tryRetry(Date.now())) {
+        (retried ??= []).push({ endpoint: backend.endpoint, reason: reason!, error });
+        backend.end();
+        next.begin();
+        backend = next;
+        if (controller.signal.aborted) {
+          ctx.inflight?.delete(controller);
+          controller = new AbortController();
+          ctx.inflight?.add(controller);
+          plan.parent = controller.signal;
+        }
+        continue;
+      }
+      retryDenied = true;
+    }
+    const timedOut = e === RESPONSE_TIMEOUT;
+    status = timedOut ? 504 : 502;
+    const res = timedOut
+      ? gatewayTimeout(failure.message, target.path)
+      : badGateway(failure.message, target.path);
+    responseHeaders = [...res.headers];
+    return res;
+  }
+  ttfbMs = performance.now() - t0;
+  status = upstream.status;
+  // A hedge that won was sent later than `sent`: its sample errs on the slow side, which costs it
+  // nothing it did not earn (the request did wait that long).
+  gray?.answered(backend, status, performance.now() - sent);
+  responseHeaders = downstreamHeaderList(upstream.headers);
+  let responseBody: BodyInit | null = null;
+  if (NULL_BODY_STATUS.has(status)) await upstream.body?.cancel();
+  else responseBody = ctx.smallBodies ? await downstreamBody(upstream, method) : upstream.body;
+  return new Response(responseBody, {
+    status,
+    statusText: upstream.statusText,
+    headers: responseHeaders,
+  });
+}
