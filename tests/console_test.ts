@@ -3,7 +3,7 @@ import { Backend, type Transition } from "../lib/backend.ts";
 import { type Config, makeConfig } from "../lib/config.ts";
 import { createConsole, LineWriter } from "../lib/console.ts";
 import { Pool } from "../lib/pool.ts";
-import type { ExchangeRecord } from "../lib/record.ts";
+import { requestRecord } from "./helpers/records.ts";
 import { Stats } from "../lib/stats.ts";
 
 /** A sink that records what was written; `gate` holds writes until released. */
@@ -35,25 +35,7 @@ function memorySink() {
   };
 }
 
-const record: ExchangeRecord = {
-  kind: "request",
-  endpoint: "http://127.0.0.1:9001",
-  site: 1,
-  method: "GET",
-  path: "/x",
-  rawQuery: "",
-  status: 200,
-  start: Date.UTC(2024, 0, 1),
-  latencyMs: 1,
-  ttfbMs: 1,
-  client: "127.0.0.1",
-  requestHeaders: null,
-  responseHeaders: null,
-  requestBodyBytes: 0,
-  responseBodyBytes: 0,
-  error: "",
-  completed: true,
-};
+const record = requestRecord({ path: "/x", start: Date.UTC(2024, 0, 1), latencyMs: 1, ttfbMs: 1 });
 
 const down: Transition = {
   endpoint: "http://127.0.0.1:9001",

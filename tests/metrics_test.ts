@@ -10,30 +10,20 @@ import {
 } from "../lib/metrics.ts";
 import { Pool } from "../lib/pool.ts";
 import type { ExchangeRecord } from "../lib/record.ts";
+import { requestRecord } from "./helpers/records.ts";
 import { Stats } from "../lib/stats.ts";
 import { assertPromtoolClean } from "./helpers/promtool.ts";
 
 function rec(endpoint: string, overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
-  return {
-    kind: "request",
+  return requestRecord({
     endpoint,
-    site: 1,
-    method: "GET",
-    path: "/",
-    rawQuery: "",
-    status: 200,
-    start: 0,
     latencyMs: 12,
     ttfbMs: 5,
-    client: "127.0.0.1",
     requestHeaders: new Headers({ host: "h" }),
     responseHeaders: new Headers(),
-    requestBodyBytes: 0,
     responseBodyBytes: 2_000_000,
-    error: "",
-    completed: true,
     ...overrides,
-  };
+  });
 }
 
 Deno.test("formatValue writes Go's shortest %g", () => {

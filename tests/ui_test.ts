@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Backend } from "../lib/backend.ts";
 import { Pool } from "../lib/pool.ts";
 import type { ExchangeRecord } from "../lib/record.ts";
+import { requestRecord } from "./helpers/records.ts";
 import { Stats } from "../lib/stats.ts";
 import { createTableUi, renderTable, TABLE_COLUMNS, tableRows } from "../lib/ui.ts";
 
@@ -21,25 +22,15 @@ function poolOf(sizes: number[], created: number): Pool {
 }
 
 function request(endpoint: string, latencyMs: number, status = 200): ExchangeRecord {
-  return {
-    kind: "request",
+  return requestRecord({
     endpoint,
-    site: 1,
-    method: "GET",
-    path: "/",
-    rawQuery: "",
     status,
-    start: 0,
     latencyMs,
-    ttfbMs: 0,
-    client: "127.0.0.1",
     requestHeaders: new Headers({ host: "h", "content-length": "2048" }),
     responseHeaders: new Headers(),
     requestBodyBytes: 2048,
     responseBodyBytes: 100,
-    error: "",
-    completed: true,
-  };
+  });
 }
 
 Deno.test("renderTable: box drawing, padding to the widest cell, no colours when off", () => {
