@@ -2,11 +2,24 @@ import assert from "node:assert/strict";
 import { Backend } from "../lib/backend.ts";
 import { Pool } from "../lib/pool.ts";
 import type { ExchangeRecord } from "../lib/record.ts";
+import { waitFor } from "./helpers/backends.ts";
 import { requestRecord } from "./helpers/records.ts";
 import { Stats } from "../lib/stats.ts";
 import { createTableUi, renderTable, TABLE_COLUMNS, tableRows } from "../lib/ui.ts";
 
 const noop = () => {};
+
+/** Resolves once a `setInterval` of `ms` started now has fired `n` times. */
+function intervalTicks(ms: number, n: number): Promise<void> {
+  return new Promise((resolve) => {
+    let ticks = 0;
+    const id = setInterval(() => {
+      if (++ticks < n) return;
+      clearInterval(id);
+      resolve();
+    }, ms);
+  });
+}
 
 function poolOf(sizes: number[], created: number): Pool {
   let port = 9000;
@@ -118,10 +131,7 @@ Deno.test("createTableUi: alternate screen, repaint in place, restore and a last
     intervalMs: 20,
   });
   ui.status("sidekick: listening on '127.0.0.1:8080'");
-  const deadline = Date.now() + 5_000;
-  while (chunks.filter((c) => c.startsWith("\x1b[H")).length < 3 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(() => chunks.filter((c) => c.startsWith("\x1b[H")).length >= 3, "three frames");
   await ui.stop();
   assert.ok(chunks[0].includes("\x1b[?1049h") && chunks[0].includes("\x1b[?25l"));
   const frames = chunks.filter((c) => c.startsWith("\x1b[H"));
@@ -133,6 +143,8 @@ Deno.test("createTableUi: alternate screen, repaint in place, restore and a last
   assert.ok(tail[0].includes("\x1b[?25h\x1b[?1049l"), JSON.stringify(tail[0]));
   assert.ok(tail[1].startsWith("┌") && tail[1].includes("│ 2nd "));
   const after = chunks.length;
-  await new Promise((r) => setTimeout(r, 60));
+  // Timers fire in deadline order: once an interval of the table's period, started after stop,
+  // has ticked three times, a redraw timer that stop failed to clear would have fired too.
+  await intervalTicks(20, 3);
   assert.equal(chunks.length, after, "no frame after stop");
 });

@@ -13,6 +13,7 @@ import {
   waitFor,
 } from "../helpers/backends.ts";
 import { startSidekick } from "../helpers/sidekick_process.ts";
+import { scrapeSum } from "../helpers/metrics_text.ts";
 
 const FAST = ["--health-path", "/health", "--health-duration", "200ms", "--health-timeout", "2s"];
 
@@ -33,10 +34,12 @@ async function withSidekick(
 }
 
 Deno.test("load is spread over 4 backends", async () => {
-  await withSidekick(4, [], async (url, backends) => {
-    // Wait until all four are UP (the first health round is immediate).
-    await waitFor(() => backends.every((b) => b.healthChecks > 0), "first health round");
-    await new Promise((r) => setTimeout(r, 100));
+  await withSidekick(4, [], async (url) => {
+    // Wait until sidekick has all four UP (the first health round is immediate).
+    await waitFor(
+      async () => (await scrapeSum(url, "sidekick_backend_up{")) === 4,
+      "all four backends UP",
+    );
     const counts: Record<string, number> = {};
     for (let i = 0; i < 200; i++) {
       const res = await fetch(url + "/spread");
