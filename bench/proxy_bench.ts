@@ -7,7 +7,7 @@
  * TLS and plain TCP for bodies of 600 B, 2 KB, 20 KB and 256 KiB.
  *
  *   deno task bench [--seconds 5] [--rounds 3] [--only sidekick,bare] [--smoke]
- *                   [--go-sidekick PATH]
+ *                   [--go-sidekick PATH] [--latency-only]
  *
  * Throughput columns: requests/s (wrk -t2 -c64), CPU µs per request of the proxy's whole process
  * tree (all threads, /proc utime+stime), each with its ratio to the floor (the bare proxy with as
@@ -17,8 +17,9 @@
  * is the median over rounds with its spread `[min–max]`: these machines are shared and noisy, so
  * the per-round ratios mean more than the absolute numbers, and one round means little.
  *
- * Latency: curl sends N sequential GETs on one connection (HTTP/1.1 or HTTP/2) and the median of
- * requests 2..N (the first pays the handshake) is the figure of a round.
+ * Latency: curl sends N sequential GETs on one connection (HTTP/1.1 or HTTP/2; h2load for h2c over
+ * plain TCP) and the median of requests 2..N (the first pays the handshake) is the figure of a
+ * round. `--latency-only` runs just that check (quick, for the TLS stall).
  *
  * The Go sidekick rows run the binary named by `--go-sidekick`; without it, or when the file is
  * missing, they are skipped and the output says why. `go-sidekick` has GOMAXPROCS=2 (against
@@ -55,7 +56,7 @@ const ROW_NAMES = [
 const HELP = `usage: deno task bench [--seconds N] [--rounds N] [--connections N] [--warmup N]
                        [--only ROW[,ROW...]] [--smoke] [--sidekick path/to/main.ts]
                        [--sidekick-flags="DENO FLAGS"] [--go-sidekick PATH]
-                       [--latency-requests N]
+                       [--latency-requests N] [--latency-only]
 rows: ${ROW_NAMES.join(", ")}
 (direct always runs: it is the baseline; the floors bare and bare-w2 run whenever a row needs them)`;
 
@@ -75,6 +76,7 @@ const { values } = parseArgs({
     "sidekick-flags": { type: "string" },
     "go-sidekick": { type: "string" },
     "latency-requests": { type: "string" },
+    "latency-only": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -98,6 +100,8 @@ if (LATENCY_REQUESTS < 2) {
   console.error("--latency-requests must be at least 2 (the first request is not counted)");
   Deno.exit(2);
 }
+/** Only the keep-alive latency check: no wrk cells, no warm-up. */
+const LATENCY_ONLY = values["latency-only"];
 const ONLY = values.only?.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
 /** sidekick's entry point: this checkout's, or another build to compare (`--sidekick PATH`). */
 const SIDEKICK_MAIN = values.sidekick ? await Deno.realPath(values.sidekick) : `${REPO}main.ts`;
@@ -315,12 +319,13 @@ const LATENCY_BODIES = [
 ];
 /** The latency table's lines: a proxy's plain-TCP row next to its TLS row. */
 const LATENCY_PAIRS = [
+  { proxy: "direct", plain: "direct", tls: "" },
   { proxy: "sidekick", plain: "sidekick", tls: "sidekick-tls" },
   { proxy: "go-sidekick", plain: "go-sidekick-p1", tls: "go-sidekick-tls" },
   { proxy: "bare", plain: "bare", tls: "bare-tls" },
 ];
-type LatencyKind = "TCP h1" | "TLS h1" | "TLS h2";
-const LATENCY_KINDS: LatencyKind[] = ["TCP h1", "TLS h1", "TLS h2"];
+type LatencyKind = "TCP h1" | "TCP h2c" | "TLS h1" | "TLS h2";
+const LATENCY_KINDS: LatencyKind[] = ["TCP h1", "TCP h2c", "TLS h1", "TLS h2"];
 
 interface Row {
   name: string;
@@ -610,6 +615,31 @@ async function keepAliveMs(url: string, h2: boolean, bytes: number): Promise<num
   const connects = parsed.reduce((a, f) => a + Number(f[1]), 0);
   if (connects !== 1) return `${connects} conns`;
   return median(parsed.slice(1).map((f) => Number(f[0]) * 1000));
+}
+
+/**
+ * The same over plain TCP with HTTP/2 (prior knowledge, h2c), with h2load: curl 7.88 fails its
+ * second request on an h2c connection to `Deno.serve` ("Error in the HTTP2 framing layer").
+ */
+async function h2cKeepAliveMs(url: string, dir: string): Promise<number | string> {
+  const log = `${dir}/h2load.log`;
+  await Deno.remove(log).catch(() => {});
+  const n = String(LATENCY_REQUESTS);
+  const out = await new Deno.Command("h2load", {
+    args: ["-n", n, "-c", "1", "-m", "1", `--log-file=${log}`, url],
+    stdout: "piped",
+    stderr: "null",
+    signal: AbortSignal.timeout(90_000),
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (/No protocol negotiated|not supported/i.test(text)) return "no h2";
+  const done = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/.exec(text);
+  if (!out.success || done?.[1] !== n) return /\b0 succeeded/.test(text) ? "no h2" : "failed";
+  // One line per request: start time (µs), status, duration (µs), in the order they finished.
+  const lines = (await Deno.readTextFile(log).catch(() => "")).trim().split("\n");
+  const rows = lines.map((l) => l.split("\t").map(Number)).sort((a, b) => a[0] - b[0]);
+  if (rows.length !== LATENCY_REQUESTS || rows.some((r) => r[1] !== 200)) return "bad answer";
+  return median(rows.slice(1).map((r) => r[2] / 1000));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -915,8 +945,15 @@ if (!hasCurl) {
   skipped.push("keep-alive latency: curl not installed");
   note("curl not installed: no keep-alive latency check");
 }
+const hasH2load = has("h2load");
+if (hasCurl && !hasH2load) {
+  skipped.push(
+    "keep-alive latency over h2c: h2load not installed (apt-get install nghttp2-client)",
+  );
+  note("h2load not installed: no h2c latency");
+}
 
-const cells = (r: Row) => r.tls ? [TLS_SMALL] : WORKLOADS;
+const cells = (r: Row) => LATENCY_ONLY ? [] : r.tls ? [TLS_SMALL] : WORKLOADS;
 
 try {
   dir = await Deno.makeTempDir({ prefix: "sidekick-bench-" });
@@ -979,7 +1016,7 @@ try {
   // A moment for the other backends of each proxy to pass their first check.
   await sleep(500);
 
-  if (WARMUP > 0) {
+  if (WARMUP > 0 && !LATENCY_ONLY) {
     note(`warm-up: ${WARMUP} s per cell`);
     for (const r of rows) {
       for (const w of cells(r)) {
@@ -1007,10 +1044,12 @@ try {
     for (const body of LATENCY_BODIES) {
       for (const pair of LATENCY_PAIRS) {
         for (const kind of LATENCY_KINDS) {
-          const s = started.get(kind === "TCP h1" ? pair.plain : pair.tls);
-          if (!s) continue;
+          const s = started.get(kind.startsWith("TCP") ? pair.plain : pair.tls);
+          if (!s || (kind === "TCP h2c" && !hasH2load)) continue;
           const key = `${pair.proxy}\n${body.label}\n${kind}`;
-          const ms = await keepAliveMs(s.url + body.path, kind === "TLS h2", body.bytes);
+          const ms = kind === "TCP h2c"
+            ? await h2cKeepAliveMs(s.url + body.path, dir)
+            : await keepAliveMs(s.url + body.path, kind === "TLS h2", body.bytes);
           latency.set(key, [...(latency.get(key) ?? []), ms]);
         }
       }
@@ -1029,7 +1068,7 @@ try {
 const backendKind = useNginx ? "nginx (one worker, four ports)" : "one Deno process on four ports";
 console.log(
   `sidekick proxy benchmark${
-    SMOKE ? " (smoke)" : ""
+    SMOKE ? " (smoke)" : LATENCY_ONLY ? " (keep-alive latency only)" : ""
   }: wrk -t2 -c${CONNECTIONS}, ${SECONDS} s cells, ` +
     `${ROUNDS} interleaved round(s); ${navigator.hardwareConcurrency} CPUs shared by ` +
     `wrk, proxy and backends; backends: ${backendKind}; deno ${Deno.version.deno}; ` +
@@ -1071,7 +1110,7 @@ for (const w of [...WORKLOADS, TLS_SMALL]) {
     ]);
   }
 }
-printTable(header, body, 2);
+if (body.length) printTable(header, body, 2);
 
 const paired = PAIRED.flatMap((p) => {
   const a = results.get(`${p.a}\n${p.w}`);
@@ -1090,7 +1129,7 @@ if (paired.length) {
 if (latency.size) {
   console.log(
     `\nKeep-alive latency, ms per request: median of requests 2–${LATENCY_REQUESTS} on one ` +
-      `connection (curl), median over rounds [min–max]`,
+      `connection (curl; h2c: h2load), median over rounds [min–max]`,
   );
   const show = (xs: (number | string)[] | undefined) => {
     if (!xs) return "-";
@@ -1111,8 +1150,8 @@ console.log(
     "is not charged. Floors: bare for one-core rows, bare-w2 for -w2, -p2 and go-sidekick " +
     "(GOMAXPROCS=2); TLS rows against the plain bare GET 2 B (what TLS adds). nginx and haproxy " +
     "run one worker/thread; caddy-pN and go-sidekick-pN have GOMAXPROCS=N; -w2 rows run two " +
-    "isolates; go-sidekick-tls GOMAXPROCS=1. Latency: TCP h1 from the plain row (sidekick, " +
-    "go-sidekick-p1, bare), TLS from the -tls row.",
+    "isolates; go-sidekick-tls GOMAXPROCS=1. Latency: TCP from the plain row (direct is the " +
+    "backend itself; sidekick, go-sidekick-p1, bare), TLS from the -tls row.",
 );
 for (const s of skipped) console.log(`skipped: ${s}`);
 if (failed.length) {
