@@ -16,6 +16,7 @@ import type { Pool } from "./pool.ts";
 import type { RecordListener } from "./record.ts";
 import { err, type Result } from "./result.ts";
 import { createRouter } from "./server.ts";
+import type { ProxyContext } from "./proxy.ts";
 import { type KeyPair, serveTls, type TlsServer } from "./tls.ts";
 import { type BackendTls, createTransport, httpClientTlsOptions } from "./transport.ts";
 import { proxyWebSocket } from "./websocket.ts";
@@ -79,6 +80,11 @@ export interface DataPlane {
   addServerNames(names: ReadonlyMap<string, string>): void;
   /** Stops accepting, lets in-flight requests finish for `drainTimeoutMs`, then cuts them. */
   stop(drainTimeoutMs: number): Promise<void>;
+  /**
+   * HTTPS only: why `TCP_NODELAY` could not be set on the listener (responses may then wait
+   * ~40 ms for the client's delayed acknowledgement); undefined when it is set or not HTTPS.
+   */
+  readonly noDelayError: string | undefined;
 }
 
 /** Binds the listener; resolves once listening, rejects with what `Deno.serve` threw. */
@@ -94,28 +100,30 @@ export function startDataPlane(
   });
   const inflight = new Set<AbortController>();
   const publicIp = settings.publicIp;
+  const proxy: ProxyContext = {
+    transport,
+    publicIp,
+    onRecord: hooks.onRecord,
+    onEject: hooks.onEject,
+    inflight,
+    // Only where the TLS listener lacks TCP_NODELAY (set once it is bound).
+    smallBodies: false,
+    retry: settings.retries > 0
+      ? {
+        retries: settings.retries,
+        bufferBytes: settings.retryBufferBytes,
+        memory: new ReplayMemory(settings.retryBufferBytes * REPLAY_BODIES),
+        budget: new RetryBudget({}, settings.retryBudget),
+        pick: (tried) => hooks.pool().pickExcept(tried),
+      }
+      : undefined,
+  };
   const router = createRouter({
     pool: hooks.pool,
     certificatePem: () => settings.certificatePem,
     missingHostAuthority: () => settings.tls ? undefined : noHost,
     metrics: hooks.metrics,
-    proxy: {
-      transport,
-      publicIp,
-      onRecord: hooks.onRecord,
-      onEject: hooks.onEject,
-      inflight,
-      smallBodies: settings.tls !== undefined,
-      retry: settings.retries > 0
-        ? {
-          retries: settings.retries,
-          bufferBytes: settings.retryBufferBytes,
-          memory: new ReplayMemory(settings.retryBufferBytes * REPLAY_BODIES),
-          budget: new RetryBudget({}, settings.retryBudget),
-          pick: (tried) => hooks.pool().pickExcept(tried),
-        }
-        : undefined,
-    },
+    proxy,
     websocket: (req, info, target) => {
       const backend = hooks.pool().pick();
       if (!backend) return badGateway(ALL_OFFLINE, target.path);
@@ -143,6 +151,7 @@ export function startDataPlane(
       if (settings.tls) {
         const tlsOptions = { ...options, shared: settings.shared, onListen: listening };
         server = tlsServer = serveTls(tlsOptions, router, settings.tls);
+        proxy.smallBodies = !tlsServer.noDelay.ok;
       } else {
         server = Deno.serve(
           { ...options, reusePort: settings.shared, onListen: listening },
@@ -157,12 +166,19 @@ export function startDataPlane(
     }
     noHost = `localhost:${server.addr.port}`;
     const plane: DataPlane = {
+      get noDelayError() {
+        const noDelay = tlsServer?.noDelay;
+        return noDelay && !noDelay.ok ? noDelay.error : undefined;
+      },
       get addr() {
         return server.addr;
       },
       finished: server.finished,
       swapCertificate(pair) {
-        return tlsServer ? tlsServer.swap(pair) : err("not serving HTTPS");
+        if (!tlsServer) return err("not serving HTTPS");
+        const swapped = tlsServer.swap(pair);
+        proxy.smallBodies = !tlsServer.noDelay.ok;
+        return swapped;
       },
       addServerNames: (names) => transport.addServerNames(names),
       async stop(drainTimeoutMs) {

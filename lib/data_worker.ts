@@ -124,7 +124,8 @@ function start(init: WorkerInit): void {
   }).then((p) => {
     plane = p;
     plane.addServerNames(new Map(init.generation.serverNames));
-    post({ t: "listening", hostname: p.addr.hostname, port: p.addr.port });
+    const { hostname, port } = p.addr;
+    post({ t: "listening", hostname, port, noDelayError: p.noDelayError });
   }, (e) => {
     dns.stop();
     post({

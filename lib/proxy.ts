@@ -29,8 +29,8 @@ export interface ProxyContext {
   /** Holds the controller of every exchange in flight, so a forced stop can abort them. */
   inflight?: Set<AbortController>;
   /**
-   * Hand tiny response bodies to the server as bytes (see `small_body.ts`): needed over TLS,
-   * where the runtime leaves Nagle's algorithm on; over plain TCP streaming costs less.
+   * Hand tiny response bodies to the server as bytes (see `small_body.ts`): needed over TLS
+   * where the listener could not be given `TCP_NODELAY`; elsewhere streaming costs less.
    */
   smallBodies?: boolean;
   /** Retries after a failed attempt (`--retries`, 0 or absent: none) and what they need. */

@@ -289,6 +289,9 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
         addr: plane.addr,
         finished: plane.finished,
         swapCertificate: (p) => plane.swapCertificate(p),
+        get noDelayError() {
+          return plane.noDelayError;
+        },
         generation: (g) => plane.addServerNames(new Map(g.serverNames)),
         stop: (ms) => plane.stop(ms),
       }];
@@ -362,6 +365,8 @@ export function createSidekick(config: Config, options: SidekickOptions = {}): S
       await serverTls?.prepare(); // auto-TLS: generate the certificate, print the banner
       if (note) info(note);
       planes = await startPlanes(serverTls?.pair());
+      const noDelayError = planes.find((p) => p.noDelayError)?.noDelayError;
+      if (noDelayError) info(`TLS responses above 512 bytes may wait ~40 ms: ${noDelayError}`);
       Promise.all(planes.map((p) => p.finished)).then(resolveFinished, resolveFinished);
       stopWatching = serverTls?.watch((pair): Result<void> => {
         for (const p of planes) {

@@ -3,7 +3,8 @@
  * response declares a tiny `Content-Length`, the upstream stream otherwise.
  *
  * Why: `Deno.serve` leaves Nagle's algorithm on for TLS connections (it sets `TCP_NODELAY` only
- * on plain TCP ones). A streamed body leaves in its own write after the response head; the
+ * on plain TCP ones). sidekick normally turns it off on its HTTPS listeners (`listener_nodelay.ts`);
+ * this is the fallback where it cannot (not Linux, no FFI permission). A streamed body leaves in its own write after the response head; the
  * kernel holds that second small segment until the client acknowledges the head, and the client
  * delays that acknowledgement by about 40 ms, so every proxied HTTPS/1.1 response stalls that
  * long. Given the whole body as bytes, `Deno.serve` writes head and body in one write when both

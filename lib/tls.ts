@@ -25,6 +25,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { type AutoTls, generateAutoTls, parseAutoTlsHosts } from "./autotls.ts";
 import { err, ok, type Result } from "./result.ts";
 import { readError } from "./read_error.ts";
+import { setListenerNoDelay } from "./listener_nodelay.ts";
 
 /** A certificate chain and its private key, PEM, as `Deno.serve` takes them. */
 export interface KeyPair {
@@ -430,6 +431,11 @@ export interface TlsServer extends Deno.HttpServer<Deno.NetAddr> {
    * old one down gracefully (its in-flight requests finish). On error nothing changes.
    */
   swap(pair: KeyPair): Result<void>;
+  /**
+   * Whether the listener has `TCP_NODELAY` (so responses never wait for the client's delayed
+   * acknowledgement), as of the latest bind: how many sockets were set, or why it failed.
+   */
+  readonly noDelay: Result<number>;
 }
 
 /**
@@ -451,8 +457,9 @@ export function serveTls(
     info.completed.then(settled, settled);
     return handler(req, info);
   };
-  const bind = (p: KeyPair, port: number): Deno.HttpServer<Deno.NetAddr> =>
-    Deno.serve({
+  let noDelay: Result<number> = err("not listening");
+  const bind = (p: KeyPair, port: number): Deno.HttpServer<Deno.NetAddr> => {
+    const server = Deno.serve({
       hostname: options.hostname,
       port,
       reusePort,
@@ -462,6 +469,10 @@ export function serveTls(
       onError: options.onError,
       onListen: () => {},
     }, counted);
+    // Before the event loop runs again, so before the first connection is accepted.
+    noDelay = setListenerNoDelay(server.addr.port);
+    return server;
+  };
 
   let port = options.port;
   if (reusePort && !options.shared) {
@@ -503,6 +514,9 @@ export function serveTls(
     addr,
     finished,
     reloadable: reusePort,
+    get noDelay() {
+      return noDelay;
+    },
     swap(next) {
       if (closing) return err("the server is shutting down");
       if (!reusePort) {

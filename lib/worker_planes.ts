@@ -23,7 +23,12 @@ export interface PlaneHandle {
   /** Serves this generation from now on. */
   generation(plan: GenerationPlan): void;
   /** Drains for `drainTimeoutMs` at most, then closes. */
-  stop(drainTimeoutMs: number): Promise<void>;
+  stop(
+    drainTimeoutMs: number,
+  ): Promise<
+    void
+  >; /** HTTPS: why the listener lacks `TCP_NODELAY`, if it does (see `DataPlane.noDelayError`). */
+  readonly noDelayError: string | undefined;
 }
 
 /** What the workers report to. */
@@ -74,6 +79,7 @@ function spawn(
   });
   const send = (m: ToWorker) => worker.postMessage(m);
   let addr: Deno.NetAddr = { transport: "tcp", hostname: init.hostname, port: init.port };
+  let noDelayError: string | undefined;
   let onListening!: () => void;
   let onFailed!: (e: Error) => void;
   const listening = new Promise<void>((resolve, reject) => {
@@ -91,6 +97,7 @@ function spawn(
     switch (m.t) {
       case "listening":
         addr = { transport: "tcp", hostname: m.hostname, port: m.port };
+        noDelayError = m.noDelayError;
         onListening();
         break;
       case "failed": {
@@ -133,6 +140,9 @@ function spawn(
   const handle: PlaneHandle = {
     get addr() {
       return addr;
+    },
+    get noDelayError() {
+      return noDelayError;
     },
     finished,
     swapCertificate(pair) {

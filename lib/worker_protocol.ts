@@ -71,8 +71,8 @@ export type ToWorker =
 
 /** Worker → control plane. */
 export type FromWorker =
-  /** Listening on `port`. */
-  | { t: "listening"; hostname: string; port: number }
+  /** Listening on `port`; `noDelayError`: see `DataPlane.noDelayError`. */
+  | { t: "listening"; hostname: string; port: number; noDelayError?: string }
   /** Could not bind: what `Deno.serve` threw. */
   | { t: "failed"; name: string; message: string }
   /** Trace lines, whole, in order. */

@@ -112,6 +112,7 @@ Deno.test("compile: narrow baked flags, the package's CLI entry, no certificate 
     "--allow-read",
     "--allow-env",
     "--allow-sys",
+    "--allow-ffi",
     "--unstable-no-legacy-abort",
     "--unstable-net",
     "--v8-flags=--max-semi-space-size=8,--heap-growing-percent=100",
@@ -129,7 +130,7 @@ Deno.test("compile: narrow baked flags, the package's CLI entry, no certificate 
   ]);
   assert.ok(!compileArgs("dist/sidekick").includes("--target"), "host build: no --target");
   // --insecure must work at run time, so nothing may switch verification off at compile time.
-  for (const forbidden of ["-A", "--allow-all", "--allow-write", "--allow-run", "--allow-ffi"]) {
+  for (const forbidden of ["-A", "--allow-all", "--allow-write", "--allow-run"]) {
     assert.ok(!args.includes(forbidden), forbidden);
   }
   assert.ok(!args.some((a) => a.startsWith("--unsafely-ignore-certificate-errors")));

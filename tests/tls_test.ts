@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { inspectSockets } from "../lib/listener_nodelay.ts";
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import {
   CertWatcher,
@@ -339,11 +340,18 @@ Deno.test("serveTls: swap → new connections get the new certificate; the in-fl
   using clientB = trusting(read(c.bCert));
   try {
     assert.ok(server.reloadable, "deno.json enables --unstable-net for tests");
+    assert.ok(server.noDelay.ok || Deno.build.os !== "linux", JSON.stringify(server.noDelay));
     assert.equal(await (await fetch(url, { client: clientA })).text(), "fast");
     await rejectsCertificate(fetch(url, { client: clientB }));
     const slow = fetch(`${url}/slow`, { client: clientA });
     await slowEntered;
     assert.deepEqual(server.swap(b.pair), ok(undefined));
+    if (Deno.build.os === "linux") {
+      // The re-bound listener gets TCP_NODELAY too; the draining one kept it.
+      assert.ok(server.noDelay.ok, JSON.stringify(server.noDelay));
+      const listeners = inspectSockets(4096).filter((s) => s.port === server.addr.port);
+      assert.deepEqual(listeners.map((s) => s.noDelay), [true, true]);
+    }
     assert.equal(await (await fetch(url, { client: clientB })).text(), "fast");
     await rejectsCertificate(fetch(url, { client: clientA }));
     release();

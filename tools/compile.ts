@@ -85,6 +85,13 @@ export const PERMISSIONS: readonly BakedFlag[] = Object.freeze([
       "and inspector (node:inspector for --pprof profiles); Deno 2.9.6 rejects " +
       "--allow-sys=inspector on the command line, so the flag cannot be narrowed to these two",
   },
+  {
+    flag: "--allow-ffi",
+    why: "one setsockopt(TCP_NODELAY) from libc on each HTTPS listening socket at bind time: " +
+      "the runtime leaves Nagle's algorithm on for TLS connections, which stalls responses " +
+      "~40 ms on the client's delayed ACK; the library's path differs between distributions, " +
+      "so the flag is not narrowed to one file",
+  },
 ]);
 
 /** Runtime flags baked in besides permissions. */

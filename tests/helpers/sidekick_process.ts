@@ -37,6 +37,7 @@ export const RUN_ARGS = [
   "--allow-read",
   "--allow-env",
   "--allow-sys",
+  "--allow-ffi",
   MAIN,
 ];
 
@@ -71,11 +72,15 @@ export async function runSidekick(
 
 /**
  * Starts sidekick listening on 127.0.0.1 with a kernel-chosen port, plus `args` (flags and
- * SITEs), and waits for its "listening on" line.
+ * SITEs), and waits for its "listening on" line. `runArgs` replaces {@linkcode RUN_ARGS} (to run
+ * with fewer permissions).
  */
-export async function startSidekick(args: string[]): Promise<SidekickProcess> {
+export async function startSidekick(
+  args: string[],
+  runArgs: readonly string[] = RUN_ARGS,
+): Promise<SidekickProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...RUN_ARGS, "--address", "127.0.0.1:0", ...args],
+    args: [...runArgs, "--address", "127.0.0.1:0", ...args],
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
