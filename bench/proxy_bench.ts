@@ -333,7 +333,7 @@ interface Row {
   needs: string[];
   /** Why the row cannot run here (beyond a missing command), or null. */
   missing?: string | null;
-  /** The row its ratios are taken against, measured in the same round (its cell of GET 2 B for TLS). */
+  /** The row its ratios are taken against, measured in the same round. */
   floor?: string;
   /** Starts the proxy; returns its port. `direct` starts nothing. */
   start?: (env: BenchEnv) => Promise<{ port: number; child: Child }>;
@@ -530,11 +530,10 @@ ${servers.join("\n")}
   },
   caddyRow(1, "bare"),
   caddyRow(2, "bare-w2"),
-  // TLS rows are compared with the plain bare proxy: the ratio is what TLS adds to the floor.
-  // bare-tls is no floor: it has no TCP_NODELAY, so its responses wait for delayed ACKs.
-  sidekickRow("sidekick-tls", ["--workers", "1", "--quiet"], "bare", true),
-  bareRow("bare-tls", 1, "bare", true),
-  goRow("go-sidekick-tls", 1, "bare", true),
+  // The TLS floor is the bare proxy over TLS, with TCP_NODELAY on its listener as sidekick has.
+  sidekickRow("sidekick-tls", ["--workers", "1", "--quiet"], "bare-tls", true),
+  bareRow("bare-tls", 1, "bare-tls", true),
+  goRow("go-sidekick-tls", 1, "bare-tls", true),
 ];
 
 /** nginx's temporary files in our directory, away from the packaged paths. */
@@ -856,6 +855,14 @@ const PAIRED: {
     cpu: false,
     target: "",
   },
+  {
+    what: "TLS GET 2 B CPU/req: sidekick-tls ÷ bare-tls",
+    a: "sidekick-tls",
+    b: "bare-tls",
+    w: TLS_SMALL.label,
+    cpu: true,
+    target: "",
+  },
   ...WORKLOADS.flatMap((w) => [
     {
       what: `${w.label} CPU/req: sidekick ÷ go-sidekick-p1`,
@@ -1077,7 +1084,7 @@ console.log(
 );
 console.log(
   `figures: median over rounds [min–max]; ×floor: the ratio to the floor row of the same round ` +
-    `(bare, or bare-w2 for two-core rows), median over rounds\n`,
+    `(bare; bare-w2 for two-core rows; bare-tls for TLS), median over rounds\n`,
 );
 const header = [
   "workload",
@@ -1095,7 +1102,7 @@ for (const w of [...WORKLOADS, TLS_SMALL]) {
   for (const r of rows) {
     const cs = results.get(`${r.name}\n${w.label}`);
     if (!cs) continue;
-    const floor = r.floor ? results.get(`${r.floor}\n${r.tls ? SMALL.label : w.label}`) : undefined;
+    const floor = r.floor ? results.get(`${r.floor}\n${w.label}`) : undefined;
     const rss = nums(cs.map((c) => c?.rssMiB));
     body.push([
       w.label,
@@ -1148,7 +1155,7 @@ if (latency.size) {
 console.log(
   "\nCPU: the proxy's process tree, all threads (utime+stime) per request; direct: the backend " +
     "is not charged. Floors: bare for one-core rows, bare-w2 for -w2, -p2 and go-sidekick " +
-    "(GOMAXPROCS=2); TLS rows against the plain bare GET 2 B (what TLS adds). nginx and haproxy " +
+    "(GOMAXPROCS=2), bare-tls for TLS rows (it sets TCP_NODELAY as sidekick does). nginx and haproxy " +
     "run one worker/thread; caddy-pN and go-sidekick-pN have GOMAXPROCS=N; -w2 rows run two " +
     "isolates; go-sidekick-tls GOMAXPROCS=1. Latency: TCP from the plain row (direct is the " +
     "backend itself; sidekick, go-sidekick-p1, bare), TLS from the -tls row.",
