@@ -1,7 +1,10 @@
 /**
  * `deno task demo`: four local backends on 127.0.0.1 and a sidekick in front of them, so a
  * newcomer sees balancing, health checks, failover and retries in one command. Extra arguments go
- * to sidekick (`deno task demo --log --json` for JSON logs and traces).
+ * to sidekick (`deno task demo --log --json` for JSON logs and traces), except the demo's own
+ * `--port N`: sidekick on port N, the control listener and the backends on the five ports after it
+ * (each one that is taken replaced by a free one); `--port 0` takes free ports for all. Without
+ * it: sidekick on 8080, the control listener on 9000, backends on 9001–9004, or free ones.
  *
  * Site 1 is backends 1–3, site 2 (the failover site) is backend 4. A control listener takes a
  * backend off the network (`POST /stop/N`) and brings it back (`POST /start/N`).
@@ -15,10 +18,10 @@
  */
 
 import denoJson from "./deno.json" with { type: "json" };
-import { parseCli } from "./lib/cli.ts";
-import { createConsole } from "./lib/console.ts";
-import { ConfigError, createSidekick } from "./lib/sidekick.ts";
-import { createTableUi, type TableUi } from "./lib/ui.ts";
+import { parseCli } from "./lib/config/cli.ts";
+import { createConsole } from "./lib/output/console.ts";
+import { ConfigError, createSidekick } from "./lib/control/sidekick.ts";
+import { createTableUi, type TableUi } from "./lib/output/ui.ts";
 
 const HOST = "127.0.0.1";
 /** The path of the background load: its trace lines are left out, they would drown the rest. */
@@ -66,15 +69,45 @@ function listenFree(preferred: number): number {
   }
 }
 
+/**
+ * The demo's own `--port N` / `--port=N` taken out of the arguments: the base port, or undefined
+ * when absent; a bad value ends the demo with a one-line error.
+ */
+function takePort(args: string[]): { base?: number; rest: string[] } {
+  const rest: string[] = [];
+  let base: number | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--?port(?:=(.*))?$/.exec(args[i]);
+    if (!m) {
+      rest.push(args[i]);
+      continue;
+    }
+    const value = m[1] ?? args[++i];
+    base = /^\d{1,5}$/.test(value ?? "") ? Number(value) : NaN;
+    if (!(base <= 65_530)) {
+      console.error(
+        `demo: --port: invalid value ${JSON.stringify(value ?? "")}; ` +
+          "expected a port number in 0..65530 (0: free ports for everything)",
+      );
+      Deno.exit(2);
+    }
+  }
+  return { base, rest };
+}
+const { base, rest: sidekickArgs } = takePort(Deno.args);
+/** The demo's port `offset` places after the base (0: sidekick, 1: control, 2–5: backends). */
+const demoPort = (offset: number, fallback: number) =>
+  base === undefined ? listenFree(fallback) : base === 0 ? 0 : listenFree(base + offset);
+
 const backends: DemoBackend[] = [1, 2, 3, 4].map((i) => ({
   name: `backend-${i}`,
-  port: listenFree(9000 + i),
+  port: demoPort(1 + i, 9000 + i),
 }));
 for (const b of backends) serveBackend(b);
 
 // One control listener on 127.0.0.1:9000 (or a free port): /stop/N and /start/N.
 const control = Deno.serve(
-  { hostname: HOST, port: listenFree(9000), onListen: () => {} },
+  { hostname: HOST, port: demoPort(1, 9000), onListen: () => {} },
   async (req) => {
     const m = /^\/(stop|start)\/([1-4])$/.exec(new URL(req.url).pathname);
     if (!m) return new Response("use /stop/N or /start/N with N in 1..4\n", { status: 404 });
@@ -94,12 +127,12 @@ const site = (bs: DemoBackend[]) => bs.map((b) => `http://${HOST}:${b.port}`).jo
 const outcome = parseCli(
   [
     "--address",
-    `${HOST}:${listenFree(8080)}`,
+    `${HOST}:${base === undefined ? listenFree(8080) : base}`,
     "--health-path",
     "/minio/health/ready",
     "--health-duration",
     "1s",
-    ...Deno.args,
+    ...sidekickArgs,
     site(backends.slice(0, 3)),
     site(backends.slice(3)),
   ],

@@ -10,9 +10,9 @@
  */
 
 import denoJson from "./deno.json" with { type: "json" };
-import { parseCli } from "./lib/cli.ts";
-import { createConsole } from "./lib/console.ts";
-import { ConfigError, createSidekick } from "./lib/sidekick.ts";
+import { parseCli } from "./lib/config/cli.ts";
+import { createConsole } from "./lib/output/console.ts";
+import { ConfigError, createSidekick } from "./lib/control/sidekick.ts";
 
 /** The version printed by `--version`: deno.json's, which the release sets from the tag. */
 export const VERSION: string = denoJson.version;

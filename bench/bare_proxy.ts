@@ -15,7 +15,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { setListenerNoDelay } from "../lib/listener_nodelay.ts";
+import { setListenerNoDelay } from "../lib/tls/listener_nodelay.ts";
 
 /** Headers that describe one connection, not the message, and so must not cross a proxy. */
 export const HOP_BY_HOP: readonly string[] = [

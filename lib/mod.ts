@@ -11,19 +11,24 @@
  * @module
  */
 
-export { ConfigError, createSidekick, DRAIN_TIMEOUT_MS } from "./sidekick.ts";
-export type { Sidekick, SidekickOptions } from "./sidekick.ts";
-export { DEFAULTS, makeConfig } from "./config.ts";
-export type { Config, HostBalance } from "./config.ts";
-export { Backend } from "./backend.ts";
-export type { BackendSnapshot, Transition, TransitionListener } from "./backend.ts";
-export { Pool } from "./pool.ts";
-export type { Candidate, Random } from "./balancer.ts";
-export type { ExchangeRecord, FailedAttempt, HeaderList, RecordListener } from "./record.ts";
-export type { RetryReason } from "./retry.ts";
-export { EndpointStats, Stats } from "./stats.ts";
-export type { StatsMemory } from "./stats.ts";
-export { formatRecord, formatTransition, traceFilter } from "./trace.ts";
-export type { TraceFilterConfig, TraceStyle } from "./trace.ts";
-export { renderMetrics } from "./metrics.ts";
-export type { BackendSample, MetricsSnapshot, ProcessSample } from "./metrics.ts";
+export { ConfigError, createSidekick, DRAIN_TIMEOUT_MS } from "./control/sidekick.ts";
+export type { Sidekick, SidekickOptions } from "./control/sidekick.ts";
+export { DEFAULTS, makeConfig } from "./config/config.ts";
+export type { Config, HostBalance } from "./config/config.ts";
+export { Backend } from "./shared/backend.ts";
+export type { BackendSnapshot, Transition, TransitionListener } from "./shared/backend.ts";
+export { Pool } from "./shared/pool.ts";
+export type { Candidate, Random } from "./shared/balancer.ts";
+export type {
+  ExchangeRecord,
+  FailedAttempt,
+  HeaderList,
+  RecordListener,
+  RetryReason,
+} from "./shared/exchange_record.ts";
+export { EndpointStats, Stats } from "./shared/stats.ts";
+export type { StatsMemory } from "./shared/stats.ts";
+export { formatRecord, formatTransition, traceFilter } from "./output/trace.ts";
+export type { TraceFilterConfig, TraceStyle } from "./output/trace.ts";
+export { renderMetrics } from "./output/metrics.ts";
+export type { BackendSample, MetricsSnapshot, ProcessSample } from "./output/metrics.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { formatHostPort, parseListenAddress, reachableHostPort } from "../lib/address.ts";
-import { splitTarget } from "../lib/server.ts";
+import { formatHostPort, parseListenAddress, reachableHostPort } from "../lib/config/address.ts";
+import { splitTarget } from "../lib/data/router.ts";
 
 Deno.test("listen addresses in Go form", () => {
   assert.deepEqual(parseListenAddress(":8080"), {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { Backend, type Transition } from "../lib/backend.ts";
-import { Pool } from "../lib/pool.ts";
+import { Backend, type Transition } from "../lib/shared/backend.ts";
+import { Pool } from "../lib/shared/pool.ts";
 
 function make(endpoint = "http://127.0.0.1:9001", site = 1, now = 1000) {
   const events: Transition[] = [];

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { balancerFor, pickLeast, pickRandom } from "../lib/balancer.ts";
+import { balancerFor, pickLeast, pickRandom } from "../lib/shared/balancer.ts";
 
 const c = (name: string, inflight: number) => ({ name, inflight });
 

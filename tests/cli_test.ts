@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { type CliOutcome, helpText, parseCli } from "../lib/cli.ts";
-import { type Config, DEFAULTS, makeConfig } from "../lib/config.ts";
+import { type CliOutcome, helpText, parseCli } from "../lib/config/cli.ts";
+import { type Config, DEFAULTS, makeConfig } from "../lib/config/config.ts";
 
 const SITE = "http://minio{1...4}:9000";
 
@@ -249,13 +249,19 @@ Deno.test("--tls-max: 1.3 only; 1.2 is explained", () => {
   }
 });
 
-Deno.test("--cert/--key and --client-cert/--client-key must come in pairs", () => {
+Deno.test("--cert/--key and --client-cert/--client-key must come in pairs; --no-http2 needs HTTPS", () => {
   assert.match(fail("--cert", "public.crt", SITE), /^--cert: given without --key/);
   assert.match(fail("--key", "private.key", SITE), /^--key: given without --cert/);
   assert.match(fail("--client-cert", "c.pem", SITE), /^--client-cert: given without --client-key/);
   assert.match(fail("--client-key", "k.pem", SITE), /^--client-key: given without --client-cert/);
   assert.match(fail("--key-password", "x", SITE), /^--key-password: given without --key/);
   assert.match(fail("--cert", "public.crt", "--key=", SITE), /^--cert: given without --key/);
+  assert.match(
+    fail("--no-http2", SITE),
+    /^--no-http2: given without --cert\/--key or --auto-tls-host/,
+  );
+  assert.equal(run("--no-http2", "--auto-tls-host", "localhost", SITE).noHttp2, true);
+  assert.equal(run("--no-http2=false", SITE).noHttp2, false);
   const c = run("--cert", "public.crt", "--key", "private.key", SITE);
   assert.equal(c.cert, "public.crt");
   assert.equal(c.key, "private.key");
@@ -384,7 +390,7 @@ Deno.test("help text: sections, flags, defaults, aligned columns, examples", () 
   assert.ok(lines.includes("  ./sidekick - High-Performance sidecar load-balancer"));
   assert.ok(lines.includes("  ./sidekick [FLAGS] SITE1 [SITE2..]"));
   const flagLines = lines.slice(lines.indexOf("FLAGS:") + 1, lines.indexOf("SITE:") - 1);
-  assert.equal(flagLines.length, 34); // 32 visible flags + help + version
+  assert.equal(flagLines.length, 35); // 33 visible flags + help + version
   const columns = flagLines.map((line) => {
     const m = /^ {2}(.+?) {2,}(\S.*)$/.exec(line);
     assert.ok(m, line);
@@ -416,6 +422,7 @@ Deno.test("help text: sections, flags, defaults, aligned columns, examples", () 
     ["--cert value", /server certificate/],
     ["--key value", /server private key file/],
     ["--key-password value", /password/],
+    ["--no-http2", /HTTP\/1\.1 only/],
     ["--pprof :1337", /profiling/],
     ["--dns-ttl value", /\(default: 10m0s\)$/],
     ["--errors, -e", /error/],

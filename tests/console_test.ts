@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { Backend, type Transition } from "../lib/backend.ts";
-import { type Config, makeConfig } from "../lib/config.ts";
-import { createConsole, LineWriter } from "../lib/console.ts";
-import { Pool } from "../lib/pool.ts";
-import type { ExchangeRecord } from "../lib/record.ts";
-import { Stats } from "../lib/stats.ts";
+import { Backend, type Transition } from "../lib/shared/backend.ts";
+import { type Config, makeConfig } from "../lib/config/config.ts";
+import { createConsole, LineWriter } from "../lib/output/console.ts";
+import { Pool } from "../lib/shared/pool.ts";
+import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
+import { Stats } from "../lib/shared/stats.ts";
 
 /** A sink that records what was written; `gate` holds writes until released. */
 function memorySink() {

@@ -18,9 +18,13 @@ async function refused(port: number): Promise<boolean> {
   }
 }
 
-Deno.test("demo: the printed curl URL answers 200 at once; SIGINT stops everything", async () => {
+/** `deno task demo`'s permissions. */
+const DEMO = ["run", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", "--allow-ffi"];
+
+/** Runs the demo with `args`; the curl URL it prints answers at once, SIGINT stops it all. */
+async function demoServes(args: string[]): Promise<URL> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", "demo.ts"],
+    args: [...DEMO, "demo.ts", ...args],
     cwd: REPO,
     stdin: "null",
     stdout: "piped",
@@ -65,4 +69,30 @@ Deno.test("demo: the printed curl URL answers 200 at once; SIGINT stops everythi
   assert.ok(lines.some((l) => /^demo: stopped \(demo client: \d+ requests, \d+ failed\)$/.test(l)));
   assert.ok(await refused(Number(new URL(url).port)), "sidekick still listening");
   assert.ok(await refused(backendPort), "backend-1 still listening");
+  return new URL(url);
+}
+
+Deno.test("demo: the printed curl URL answers 200 at once; SIGINT stops everything", async () => {
+  await demoServes([]);
+});
+
+Deno.test("demo --port 0: every listener on a free port the kernel picks", async () => {
+  const url = await demoServes(["--port", "0"]);
+  assert.notEqual(url.port, "8080");
+});
+
+Deno.test("demo --port: a bad value is one line and exit status 2", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [...DEMO, "demo.ts", "--port", "http"],
+    cwd: REPO,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 2);
+  assert.equal(
+    new TextDecoder().decode(out.stderr),
+    'demo: --port: invalid value "http"; expected a port number in 0..65530 ' +
+      "(0: free ports for everything)\n",
+  );
 });

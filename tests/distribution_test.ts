@@ -31,7 +31,7 @@ import {
 } from "../tools/sign_release.ts";
 import { isOutdatedFinding, lintFiles } from "../tools/lint_workflows.ts";
 import { createSidekick, makeConfig } from "../lib/mod.ts";
-import { WORKER_MODULE } from "../lib/worker_planes.ts";
+import { WORKER_MODULE } from "../lib/control/spawn_workers.ts";
 
 const root = new URL("../", import.meta.url);
 /** A repository file, with CRLF (a Windows checkout) read as LF. */

@@ -2,13 +2,11 @@ import assert from "node:assert/strict";
 import {
   DnsCache,
   DnsLookupError,
-  expandRrDns,
   isIpHost,
-  replaceUrlHost,
-  samePlan,
   systemResolver,
   urlHost,
-} from "../lib/dns.ts";
+} from "../lib/upstream/dns.ts";
+import { expandRrDns, replaceUrlHost, samePlan } from "../lib/control/rr_dns.ts";
 
 /** A fake resolver: answers from a table that tests change, counting calls per host. */
 function fakeResolver(table: Record<string, string[] | Error>) {

@@ -4,7 +4,7 @@ import {
   formatDurationRounded,
   parseDuration,
   roundDuration,
-} from "../lib/duration.ts";
+} from "../lib/config/duration.ts";
 
 const NS = 1n;
 const US = 1_000n;

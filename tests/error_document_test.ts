@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { ALL_OFFLINE, badGateway, errorDocumentXml, escapeXml } from "../lib/error_document.ts";
+import {
+  ALL_OFFLINE,
+  badGateway,
+  errorDocumentXml,
+  escapeXml,
+} from "../lib/data/error_document.ts";
 
 Deno.test("the 502 document has the Go sidekick's shape", () => {
   assert.equal(

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { classifyFetchError, CLIENT_GONE, SHUTTING_DOWN } from "../lib/fetch_errors.ts";
+import { classifyFetchError, CLIENT_GONE, SHUTTING_DOWN } from "../lib/upstream/fetch_errors.ts";
 
 // Texts as Deno 2.9.6 produces them (TypeError "fetch failed" with the detail in `cause`).
 const failed = (detail: string) => new TypeError("fetch failed", { cause: new Error(detail) });

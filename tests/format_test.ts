@@ -8,8 +8,8 @@ import {
   ordinal,
   paint,
   runeLength,
-  statusText,
-} from "../lib/format.ts";
+} from "../lib/output/text_format.ts";
+import { statusText } from "../lib/shared/http_facts.ts";
 
 Deno.test("formatIBytes writes humanize.IBytes forms", () => {
   const cases: [number, string][] = [

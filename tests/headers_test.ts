@@ -6,7 +6,7 @@ import {
   pickPublicIp,
   upstreamHeaderList,
   upstreamRequestHeaders,
-} from "../lib/headers.ts";
+} from "../lib/data/headers.ts";
 
 const INFO = { host: "h", remoteIp: "10.0.0.5", publicIp: "192.0.2.2" };
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { Backend } from "../lib/backend.ts";
-import { HealthChecker } from "../lib/health.ts";
-import type { ExchangeRecord } from "../lib/record.ts";
-import type { Transport } from "../lib/transport.ts";
+import { Backend } from "../lib/shared/backend.ts";
+import { HealthChecker } from "../lib/control/health.ts";
+import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
+import type { Transport } from "../lib/upstream/transport.ts";
 import { waitFor } from "./helpers/backends.ts";
 
 /** A transport whose answers the test scripts; records when each check started. */

@@ -5,7 +5,7 @@ import {
   setNoDelayOnNewListener,
   sockaddrPort,
   type SocketCalls,
-} from "../lib/listener_nodelay.ts";
+} from "../lib/tls/listener_nodelay.ts";
 import { serverCerts } from "./helpers/server_certs.ts";
 
 const linuxOnly = Deno.build.os !== "linux";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Backend } from "../lib/backend.ts";
+import { Backend } from "../lib/shared/backend.ts";
 import {
   createMetricsHandler,
   escapeLabelValue,
@@ -7,10 +7,10 @@ import {
   METRICS_CONTENT_TYPE,
   renderMetrics,
   sampleProcess,
-} from "../lib/metrics.ts";
-import { Pool } from "../lib/pool.ts";
-import type { ExchangeRecord } from "../lib/record.ts";
-import { Stats } from "../lib/stats.ts";
+} from "../lib/output/metrics.ts";
+import { Pool } from "../lib/shared/pool.ts";
+import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
+import { Stats } from "../lib/shared/stats.ts";
 import { assertPromtoolClean } from "./helpers/promtool.ts";
 
 function rec(endpoint: string, overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {

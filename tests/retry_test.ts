@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { Backend } from "../lib/backend.ts";
-import type { Failure } from "../lib/fetch_errors.ts";
-import { Pool } from "../lib/pool.ts";
-import { ReplayMemory, RetryBudget, retryReason } from "../lib/retry.ts";
+import { Backend } from "../lib/shared/backend.ts";
+import type { Failure } from "../lib/upstream/fetch_errors.ts";
+import { Pool } from "../lib/shared/pool.ts";
+import { ReplayMemory, RetryBudget, retryReason } from "../lib/data/retry.ts";
 
 function failure(kind: Failure["kind"], beforeSend: boolean): Failure {
   return { kind, message: kind, marksDown: true, beforeSend };

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { ConfigError, createSidekick, makeConfig, type Transition } from "../lib/mod.ts";
 import { startBackends, waitFor } from "./helpers/backends.ts";
-import { chooseWorkers } from "../lib/sidekick.ts";
+import { chooseWorkers } from "../lib/control/planes.ts";
 
 Deno.test("createSidekick: start on port 0, proxy, reload, stop", async () => {
   const backends = await startBackends(2);

@@ -1,12 +1,18 @@
 /**
- * Tests of `lib/sites.ts`: every example of the Go sidekick's SITE grammar (SITE splitting, ellipsis
+ * Tests of `lib/config/sites.ts`: every example of the Go sidekick's SITE grammar (SITE splitting, ellipsis
  * expansion, endpoint validation) and health URL (its own test cases), the error cases, and our fixes
  * (underscores in hostnames, bracketed IPv6).
  * @module
  */
 import assert from "node:assert/strict";
-import { expandEllipses, healthUrl, MAX_ENDPOINTS, parseSite, parseSites } from "../lib/sites.ts";
-import type { Result } from "../lib/result.ts";
+import {
+  expandEllipses,
+  healthUrl,
+  MAX_ENDPOINTS,
+  parseSite,
+  parseSites,
+} from "../lib/config/sites.ts";
+import type { Result } from "../lib/shared/result.ts";
 
 /** The value of an ok result, failing the test with the error otherwise. */
 function value<T>(r: Result<T>): T {

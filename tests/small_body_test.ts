@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { declaredLength, downstreamBody, SMALL_BODY_LIMIT } from "../lib/small_body.ts";
+import { declaredLength, downstreamBody, SMALL_BODY_LIMIT } from "../lib/data/small_body.ts";
 
 const enc = new TextEncoder();
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { ExchangeRecord } from "../lib/record.ts";
-import { DURATION_BUCKETS, exchangeSizes, Stats } from "../lib/stats.ts";
+import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
+import { DURATION_BUCKETS, exchangeSizes, Stats } from "../lib/shared/stats.ts";
 
 function rec(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
   return {

@@ -1,5 +1,5 @@
 /**
- * Server TLS (lib/tls.ts, lib/autotls.ts): key formats and encryption, pair checks with one-line
+ * Server TLS (lib/tls/): key formats and encryption, pair checks with one-line
  * errors naming the file, the certificate watcher (polling, directory events, Kubernetes-style
  * symlink swaps, broken pairs), the reloadable listener (new connections get the new
  * certificate while a request in flight finishes), auto-TLS certificates and their banner, and a
@@ -7,26 +7,26 @@
  */
 
 import assert from "node:assert/strict";
-import { inspectSockets } from "../lib/listener_nodelay.ts";
+import { inspectSockets } from "../lib/tls/listener_nodelay.ts";
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
+import { CertWatcher } from "../lib/tls/cert_watcher.ts";
 import {
-  CertWatcher,
   decryptPrivateKey,
   isEncryptedKey,
   type LoadedPair,
   loadKeyPair,
   parseKeyPair,
-  planServerTls,
-  serveTls,
-} from "../lib/tls.ts";
+} from "../lib/tls/key_pair.ts";
+import { planServerTls } from "../lib/tls/server_tls.ts";
+import { serveOnListener, serveTls } from "../lib/tls/https_listener.ts";
 import {
   AUTO_TLS_VALIDITY_MS,
   autoTlsBanner,
   generateAutoTls,
   parseAutoTlsHosts,
-} from "../lib/autotls.ts";
+} from "../lib/tls/auto_tls.ts";
 import { ConfigError, createSidekick, makeConfig } from "../lib/mod.ts";
-import { ok } from "../lib/result.ts";
+import { ok } from "../lib/shared/result.ts";
 import { startBackends, waitFor } from "./helpers/backends.ts";
 import { KEY_PASSWORD, opensslSerial, serverCerts } from "./helpers/server_certs.ts";
 
@@ -623,4 +623,9 @@ Deno.test("decryptPrivateKey: a wrong password whose garbage the decoder calls '
     decryptPrivateKey(text, "k.pem", password),
     { ok: false, error: '--key-password: unable to decrypt "k.pem": wrong password' },
   );
+});
+
+Deno.test("serveOnListener: the runtime's own server loop, which --no-http2 needs, is there", () => {
+  // Deno.serve always offers h2 by ALPN; an HTTP/1.1-only listener relies on this internal.
+  assert.equal(typeof serveOnListener(), "function");
 });

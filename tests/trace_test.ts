@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { Transition } from "../lib/backend.ts";
-import { makeConfig } from "../lib/config.ts";
-import type { ExchangeRecord } from "../lib/record.ts";
+import type { Transition } from "../lib/shared/backend.ts";
+import { makeConfig } from "../lib/config/config.ts";
+import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
 import {
   formatDebugJson,
   formatDebugText,
@@ -13,12 +13,12 @@ import {
   redactQuery,
   traceClient,
   traceFilter,
-} from "../lib/trace.ts";
+} from "../lib/output/trace.ts";
 
 const T0 = Date.UTC(2024, 4, 1, 3, 6, 25, 805);
 const plain = { json: false, debug: false, colors: false };
 
-/** A health-check record as lib/health.ts builds it. */
+/** A health-check record as lib/control/health.ts builds it. */
 function health(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
   return {
     kind: "health",
@@ -42,7 +42,7 @@ function health(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
   };
 }
 
-/** A proxied request record as lib/proxy.ts builds it. */
+/** A proxied request record as lib/data/proxy.ts builds it. */
 function request(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
   return {
     kind: "request",

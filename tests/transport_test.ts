@@ -5,16 +5,16 @@
  * TLS files are validated with one-line errors.
  */
 import assert from "node:assert/strict";
-import { DnsCache } from "../lib/dns.ts";
-import { classifyFetchError, type Failure, tlsProblem } from "../lib/fetch_errors.ts";
+import { DnsCache } from "../lib/upstream/dns.ts";
+import { classifyFetchError, type Failure, tlsProblem } from "../lib/upstream/fetch_errors.ts";
 import {
   type BackendTransport,
   createTransport,
   envProxyApplies,
-  loadBackendTls,
   noProxyMatches,
   type TransportOptions,
-} from "../lib/transport.ts";
+} from "../lib/upstream/transport.ts";
+import { loadBackendTls } from "../lib/tls/backend_tls.ts";
 import { closedPort, digestStream, patternStream, startBackend } from "./helpers/backends.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { startHttpsBackend, startMtlsBackend } from "./helpers/tls_backends.ts";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { Backend } from "../lib/backend.ts";
-import { Pool } from "../lib/pool.ts";
-import type { ExchangeRecord } from "../lib/record.ts";
-import { Stats } from "../lib/stats.ts";
-import { createTableUi, renderTable, TABLE_COLUMNS, tableRows } from "../lib/ui.ts";
+import { Backend } from "../lib/shared/backend.ts";
+import { Pool } from "../lib/shared/pool.ts";
+import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
+import { Stats } from "../lib/shared/stats.ts";
+import { createTableUi, renderTable, TABLE_COLUMNS, tableRows } from "../lib/output/ui.ts";
 
 const noop = () => {};
 

@@ -131,7 +131,7 @@ export const ENTRY = "main.ts";
  * starts with `new Worker(url)`. `deno compile` embeds only the static module graph of the entry
  * unless told with `--include`.
  */
-export const INCLUDES: readonly string[] = Object.freeze(["lib/data_worker.ts"]);
+export const INCLUDES: readonly string[] = Object.freeze(["lib/data/worker_entry.ts"]);
 
 /** Where binaries and SHA256SUMS are written. */
 export const DIST = "dist";

@@ -5,8 +5,8 @@
  * Certificates are generated with openssl at test time (tests/helpers/certs.ts).
  */
 import assert from "node:assert/strict";
-import { makeConfig } from "../../lib/config.ts";
-import { ConfigError, createSidekick } from "../../lib/sidekick.ts";
+import { makeConfig } from "../../lib/config/config.ts";
+import { ConfigError, createSidekick } from "../../lib/control/sidekick.ts";
 import { digestStream, patternStream, waitFor } from "../helpers/backends.ts";
 import { testCerts } from "../helpers/certs.ts";
 import { runSidekick, startSidekick } from "../helpers/sidekick_process.ts";

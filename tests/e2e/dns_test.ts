@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { lookup } from "node:dns/promises";
-import { makeConfig } from "../../lib/config.ts";
-import { ConfigError, createSidekick, type Sidekick } from "../../lib/sidekick.ts";
+import { makeConfig } from "../../lib/config/config.ts";
+import { ConfigError, createSidekick, type Sidekick } from "../../lib/control/sidekick.ts";
 import { startBackend, type TestBackend, waitFor } from "../helpers/backends.ts";
 import { testCerts } from "../helpers/certs.ts";
 import { runSidekick, startSidekick } from "../helpers/sidekick_process.ts";

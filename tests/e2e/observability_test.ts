@@ -5,8 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { makeConfig } from "../../lib/config.ts";
-import { createSidekick } from "../../lib/sidekick.ts";
+import { makeConfig } from "../../lib/config/config.ts";
+import { createSidekick } from "../../lib/control/sidekick.ts";
 import {
   closedPort,
   startBackend,
@@ -232,7 +232,13 @@ Deno.test("metrics count proxied requests of every site, health checks apart; pr
     await waitFor(async () => up(await metrics(sk.url), b2, 2) === 1, "site 2 up");
     for (let i = 0; i < 3; i++) assert.equal((await get(`${sk.url}/status?code=500`)).status, 500);
 
-    const text = await metrics(sk.url);
+    // An exchange is counted once its response has been delivered, which may be just after the
+    // client has read it: wait for the last one rather than race it.
+    let text = "";
+    await waitFor(async () => {
+      text = await metrics(sk.url);
+      return sampleValue(text, `sidekick_requests_total{endpoint="${b2.url}"}`) === 3;
+    }, "the last exchange counted");
     const v = (series: string) => sampleValue(text, series);
     assert.equal(v(`sidekick_requests_total{endpoint="${b1.url}"}`), 5);
     assert.equal(v(`sidekick_requests_total{endpoint="${b2.url}"}`), 3);

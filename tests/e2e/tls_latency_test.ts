@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startBackend, waitFor } from "../helpers/backends.ts";
+import { sha256, startBackend, waitFor } from "../helpers/backends.ts";
 import { RUN_ARGS, startSidekick } from "../helpers/sidekick_process.ts";
 import { serverCerts } from "../helpers/server_certs.ts";
 
@@ -135,7 +135,11 @@ function median(values: number[]): number {
  * For every size and protocol: ten requests on one connection through `sk`, the first (the
  * connection's set-up) left out; returns a line for each median over the budget.
  */
-async function slowMedians(origin: string, cacert: string | undefined): Promise<string[]> {
+async function slowMedians(
+  origin: string,
+  cacert: string | undefined,
+  http2 = true,
+): Promise<string[]> {
   const slow: string[] = [];
   for (const size of SIZES) {
     for (const [protocol, version] of [["--http1.1", "1.1"], ["--http2", "2"]]) {
@@ -143,7 +147,7 @@ async function slowMedians(origin: string, cacert: string | undefined): Promise<
       const transfers = await curlSequence(url, REQUESTS, protocol, cacert);
       for (const t of transfers) {
         assert.equal(t.status, 200);
-        assert.equal(t.version, version);
+        assert.equal(t.version, http2 ? version : "1.1");
         assert.equal(t.bytes, size);
       }
       assert.deepEqual(transfers.map((t) => t.connects), [1, ...Array(REQUESTS - 1).fill(0)]);
@@ -228,6 +232,63 @@ Deno.test("without --allow-ffi: one line says HTTPS responses may wait, and side
     const ms = median(transfers.slice(1).map((t) => t.ms));
     assert.ok(ms < MEDIAN_BUDGET_MS, `tiny bodies: median ${ms.toFixed(1)} ms`);
   } finally {
+    const status = await sk.stop();
+    await backend.close();
+    assert.equal(status.code, 0);
+  }
+});
+
+Deno.test("--no-http2, --workers 2: HTTP/1.1 even for clients that offer HTTP/2, at plain-TCP latency; uploads arrive intact", async () => {
+  const c = await serverCerts();
+  const backend = await startBackend("b1");
+  const sk = await startSidekick([
+    "--workers",
+    "2",
+    "--no-http2",
+    "--health-path",
+    "/health",
+    "--cert",
+    c.aCert,
+    "--key",
+    c.aKey,
+    backend.url,
+  ]);
+  const dir = await Deno.makeTempDir({ prefix: "sidekick-e2e-h1-" });
+  try {
+    const origin = `https://localhost:${new URL(sk.url).port}`;
+    await waitFor(async () => {
+      const transfers = await curlSequence(`${origin}/object`, 1, "--http2", c.aCert);
+      return transfers[0].status === 200 && transfers[0].body === "b1";
+    }, "sidekick proxying over https");
+    const slow = await slowMedians(origin, c.aCert, false);
+    assert.deepEqual(slow, [], `over the ${MEDIAN_BUDGET_MS} ms median:\n${slow.join("\n")}`);
+    // A 4 MiB upload offered over HTTP/2 goes up over HTTP/1.1 and reaches the backend intact.
+    const upload = new Uint8Array(4 << 20).map((_, i) => (i * 7) & 0xff);
+    await Deno.writeFile(`${dir}/up`, upload);
+    const out = await new Deno.Command("curl", {
+      args: [
+        "-sS",
+        "--cacert",
+        c.aCert,
+        "--http2",
+        "--data-binary",
+        `@${dir}/up`,
+        "-o",
+        `${dir}/down`,
+        "-w",
+        "%{http_code} %{http_version}",
+        `${origin}/echo`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const dec = new TextDecoder();
+    assert.equal(dec.decode(out.stdout), "200 1.1", dec.decode(out.stderr));
+    const echoed = JSON.parse(await Deno.readTextFile(`${dir}/down`));
+    assert.equal(echoed.bodyBytes, upload.length);
+    assert.equal(echoed.bodySha256, await sha256(upload));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
     const status = await sk.stop();
     await backend.close();
     assert.equal(status.code, 0);

@@ -1,0 +1,124 @@
+/**
+ * Header rewriting for one proxied exchange: hop-by-hop headers removed in both directions,
+ * `X-Forwarded-*`/`X-Real-IP` added, compression left untouched.
+ *
+ * The proxy builds plain `[name, value]` lists in one pass over the incoming headers, and hands
+ * those to `fetch` and `Response`: copying a `Headers` object into another goes through the
+ * WebIDL sequence conversion of its iterator and costs several times more per request.
+ * @module
+ */
+
+/** Headers that describe one connection, never the message (RFC 9110 §7.6.1, plus `expect`). */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  "connection",
+  "proxy-connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "expect",
+  "http2-settings",
+]);
+
+/** Lower-cased header names listed in the `Connection` header(s), empty tokens ignored. */
+export function connectionTokens(headers: Headers): string[] {
+  const value = headers.get("connection");
+  if (!value) return [];
+  return value.split(",").map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0);
+}
+
+/** Whether an address is loopback (`127.0.0.0/8`, `::1`, `::ffff:127.x`, `localhost`). */
+export function isLoopback(ip: string): boolean {
+  return ip === "::1" || ip === "localhost" || ip.startsWith("127.") ||
+    ip.startsWith("::ffff:127.");
+}
+
+/** What the upstream request headers are built from. */
+export interface ForwardInfo {
+  /** The client's `Host` (or HTTP/2 `:authority`). */
+  host: string;
+  /** The client's IP address as the socket reports it. */
+  remoteIp: string;
+  /** This machine's non-loopback IP, used in place of a loopback client's address. */
+  publicIp: string;
+}
+
+/** Whether `name` is hop-by-hop, or listed in `named` (the `Connection` tokens, if any). */
+function isHop(name: string, named: readonly string[] | undefined): boolean {
+  return HOP_BY_HOP.has(name) || (named !== undefined && named.includes(name));
+}
+
+/**
+ * The headers sent to the backend, as a list: the client's headers minus hop-by-hop ones, with
+ * the client's `Host` kept, `X-Forwarded-Host`, `X-Real-IP` and `X-Forwarded-For` (client
+ * address appended once) added, and `Accept-Encoding: identity` so bodies pass through
+ * byte-identical. One pass over the incoming headers.
+ */
+export function upstreamHeaderList(incoming: Headers, info: ForwardInfo): [string, string][] {
+  const named = incoming.get("connection") === null ? undefined : connectionTokens(incoming);
+  const ip = isLoopback(info.remoteIp) ? info.publicIp : info.remoteIp;
+  const out: [string, string][] = [];
+  let forwardedHost = info.host;
+  let realIp = ip;
+  let xff = ip;
+  for (const [name, value] of incoming) {
+    switch (name) {
+      case "host":
+      case "accept-encoding":
+        continue;
+      case "x-forwarded-host":
+        forwardedHost = `${value}, ${info.host}`;
+        continue;
+      case "x-real-ip":
+        realIp = `${value}, ${ip}`;
+        continue;
+      case "x-forwarded-for":
+        xff = `${value}, ${ip}`;
+        continue;
+    }
+    if (!isHop(name, named)) out.push([name, value]);
+  }
+  out.push(
+    ["host", info.host],
+    ["x-forwarded-host", forwardedHost],
+    ["x-real-ip", realIp],
+    ["x-forwarded-for", xff],
+    ["accept-encoding", "identity"],
+  );
+  return out;
+}
+
+/** {@linkcode upstreamHeaderList} as a `Headers` object (the WebSocket handshake edits it). */
+export function upstreamRequestHeaders(incoming: Headers, info: ForwardInfo): Headers {
+  return new Headers(upstreamHeaderList(incoming, info));
+}
+
+/**
+ * The headers sent to the client, as a list: the backend's minus hop-by-hop, plus `X-Proxy` and
+ * `Server` (when the backend sent none). One pass over the upstream headers.
+ */
+export function downstreamHeaderList(upstream: Headers): [string, string][] {
+  const named = upstream.get("connection") === null ? undefined : connectionTokens(upstream);
+  const out: [string, string][] = [];
+  let server = false;
+  for (const [name, value] of upstream) {
+    if (name === "x-proxy" || isHop(name, named)) continue;
+    if (name === "server") server = true;
+    out.push([name, value]);
+  }
+  out.push(["x-proxy", "true"]);
+  if (!server) out.push(["server", "SideKick"]);
+  return out;
+}
+
+/** This machine's first non-loopback address (IPv4 preferred), or `fallback` when none. */
+export function pickPublicIp(
+  addresses: readonly { address: string; family: string }[],
+  fallback: string,
+): string {
+  const usable = addresses.filter((a) => !isLoopback(a.address) && !a.address.startsWith("fe80:"));
+  return usable.find((a) => a.family === "IPv4")?.address ?? usable[0]?.address ?? fallback;
+}
