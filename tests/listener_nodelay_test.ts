@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import {
   inspectSockets,
   setListenerNoDelay,
-  setNoDelayOnNewListener,
+  setNoDelayOnListeners,
   sockaddrPort,
   type SocketCalls,
 } from "../lib/tls/listener_nodelay.ts";
@@ -22,7 +22,10 @@ Deno.test("sockaddrPort: the port of IPv4 and IPv6 addresses, nothing for other 
   assert.equal(sockaddrPort(new Uint8Array(16), 2), undefined, "too short");
 });
 
-/** Fake descriptors: fd → listening port and TCP_NODELAY state; `refuse` makes setsockopt fail. */
+/**
+ * Fake descriptors: fd → listening port (-1: another socket) and TCP_NODELAY state; the rest are
+ * not sockets. `refuse` makes setsockopt fail.
+ */
 function fakeCalls(
   sockets: Map<number, { port: number; noDelay: boolean }>,
   refuse = false,
@@ -30,7 +33,7 @@ function fakeCalls(
   const looked: number[] = [];
   return {
     looked,
-    limit: () => 64,
+    limit: () => 1_000,
     listeningPort(fd) {
       looked.push(fd);
       return sockets.get(fd)?.port;
@@ -44,27 +47,43 @@ function fakeCalls(
   };
 }
 
-Deno.test("setNoDelayOnNewListener: sets the first listener of the port that lacks it, and stops there", () => {
+Deno.test("setNoDelayOnListeners: every listener of the port that lacks it, whoever bound it; other sockets untouched", () => {
   const sockets = new Map([
     [3, { port: 8443, noDelay: true }], // a listener bound earlier (another worker's)
     [5, { port: 9000, noDelay: false }], // another port
+    [6, { port: -1, noDelay: false }], // a connection
     [7, { port: 8443, noDelay: false }], // the one just bound
     [9, { port: 8443, noDelay: false }], // bound at the same time by another isolate
   ]);
-  const calls = fakeCalls(sockets);
-  assert.deepEqual(setNoDelayOnNewListener(8443, calls), { ok: true, value: 7 });
-  assert.equal(sockets.get(7)!.noDelay, true);
-  assert.equal(sockets.get(5)!.noDelay, false, "other ports untouched");
-  assert.equal(calls.looked.at(-1), 7, "the walk stops at the socket it set");
-  // The other isolate's bind sets the last one.
-  assert.deepEqual(setNoDelayOnNewListener(8443, fakeCalls(sockets)), { ok: true, value: 9 });
-  assert.deepEqual(setNoDelayOnNewListener(8443, fakeCalls(sockets)), { ok: true, value: -1 });
+  assert.deepEqual(setNoDelayOnListeners(8443, fakeCalls(sockets), 4), { ok: true, value: 2 });
+  assert.deepEqual([3, 5, 6, 7, 9].map((fd) => sockets.get(fd)!.noDelay), [
+    true,
+    false,
+    false,
+    true,
+    true,
+  ]);
+  assert.deepEqual(setNoDelayOnListeners(8443, fakeCalls(sockets), 4), { ok: true, value: 0 });
 });
 
-Deno.test("setNoDelayOnNewListener: no listener, or a refused setsockopt, is an error that says so", () => {
-  const none = setNoDelayOnNewListener(8443, fakeCalls(new Map()));
+Deno.test("setNoDelayOnListeners: the walk ends after a gap of non-sockets, or at the limit", () => {
+  const sockets = new Map([[2, { port: 8443, noDelay: false }], [20, {
+    port: 8443,
+    noDelay: false,
+  }]]);
+  const calls = fakeCalls(sockets);
+  assert.deepEqual(setNoDelayOnListeners(8443, calls, 5), { ok: true, value: 1 });
+  assert.equal(calls.looked.at(-1), 7, "five non-sockets after fd 2");
+  assert.equal(sockets.get(20)!.noDelay, false, "beyond the gap");
+  const all = fakeCalls(sockets);
+  assert.deepEqual(setNoDelayOnListeners(8443, all), { ok: true, value: 1 });
+  assert.equal(all.looked.length, 1_000, "up to the limit when the gap is never reached");
+});
+
+Deno.test("setNoDelayOnListeners: no listener, or a refused setsockopt, is an error that says so", () => {
+  const none = setNoDelayOnListeners(8443, fakeCalls(new Map()));
   assert.deepEqual(none, { ok: false, error: "no listening socket of port 8443 found" });
-  const refused = setNoDelayOnNewListener(
+  const refused = setNoDelayOnListeners(
     8443,
     fakeCalls(new Map([[4, { port: 8443, noDelay: false }]]), true),
   );
@@ -87,8 +106,7 @@ Deno.test({
     const v4 = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = v4.addr.port;
     assert.deepEqual(listenersOf(port).map((s) => s.noDelay), [false], "the kernel's default");
-    const first = setListenerNoDelay(port);
-    assert.ok(first.ok && first.value >= 0, JSON.stringify(first));
+    assert.deepEqual(setListenerNoDelay(port), { ok: true, value: 1 });
     assert.deepEqual(listenersOf(port).map((s) => s.noDelay), [true]);
     let v6: Deno.Listener | undefined;
     try {
@@ -98,10 +116,10 @@ Deno.test({
     }
     try {
       if (v6) {
-        assert.ok(setListenerNoDelay(port).ok);
+        assert.deepEqual(setListenerNoDelay(port), { ok: true, value: 1 });
         assert.deepEqual(listenersOf(port).map((s) => s.noDelay), [true, true]);
       }
-      assert.deepEqual(setListenerNoDelay(port), { ok: true, value: -1 }, "all set already");
+      assert.deepEqual(setListenerNoDelay(port), { ok: true, value: 0 }, "all set already");
     } finally {
       v6?.close();
       v4.close();

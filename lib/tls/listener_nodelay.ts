@@ -8,10 +8,12 @@
  * by about 40 ms: every HTTPS response stalls that long. The runtime gives no handle on those
  * sockets, but on Linux an accepted socket inherits `TCP_NODELAY` from its listening socket. So
  * right after binding, this process's descriptors are walked from 0 with libc's `getsockname`
- * and `getsockopt(SO_ACCEPTCONN)` (through FFI: `/proc` would need every permission) until a
- * listening TCP socket on the port that lacks the option is found, and it is set there once.
- * A new socket takes the lowest free descriptor, so the walk is short; nothing runs per request
- * or per connection.
+ * and `getsockopt(SO_ACCEPTCONN)` (through FFI: `/proc` would need every permission), and every
+ * listening TCP socket on the port that lacks the option gets it. Every listener of the port, not
+ * just the first: worker isolates bind and walk at the same time on their own threads, so two
+ * walks may both reach the same new socket first. A new socket takes the lowest free descriptor,
+ * so the walk ends after a long run of descriptors that are not sockets (about 20 ms of calls);
+ * nothing runs per request or per connection.
  *
  * @example
  * ```ts
@@ -39,6 +41,11 @@ const RLIMIT_NOFILE = 7;
 const AF_INET = 2, AF_INET6 = 10;
 /** The walk stops here even if the descriptor limit is higher (or unlimited). */
 const MAX_FDS = 1 << 20;
+/**
+ * The walk also stops after this many descriptors in a row that are not sockets: past the last
+ * socket of a process the rest of the table is empty.
+ */
+export const SOCKET_GAP = 1 << 16;
 
 /** The libc entry points used here. */
 const LIBC_SYMBOLS = {
@@ -59,11 +66,14 @@ export function sockaddrPort(addr: Uint8Array, length: number): number | undefin
   return (addr[2] << 8) | addr[3];
 }
 
-/** The socket calls {@linkcode setNoDelayOnNewListener} makes (tests pass fakes). */
+/** The socket calls {@linkcode setNoDelayOnListeners} makes (tests pass fakes). */
 export interface SocketCalls {
   /** One past the highest descriptor to look at. */
   limit(): number;
-  /** The local TCP port of `fd` if it is a listening IPv4/IPv6 socket, else undefined. */
+  /**
+   * The local TCP port of `fd` if it is a listening IPv4/IPv6 socket, -1 for any other socket,
+   * undefined if `fd` is not a socket (or not open).
+   */
   listeningPort(fd: number): number | undefined;
   /** Whether `TCP_NODELAY` is set on `fd`. */
   noDelay(fd: number): boolean;
@@ -72,24 +82,35 @@ export interface SocketCalls {
 }
 
 /**
- * Walks the descriptors from 0 and sets `TCP_NODELAY` on the first listening socket of `port`
- * that lacks it: the one just bound, or one of another isolate's listeners bound at the same time
- * (each bind sets one, so all end up set). Resolves to that descriptor, or to -1 when every
- * listener of the port already has the option; an error when the port has no listener here.
+ * Walks the descriptors from 0 and sets `TCP_NODELAY` on every listening socket of `port` that
+ * lacks it (the one just bound, and any another isolate bound at the same time), until the limit
+ * or {@linkcode SOCKET_GAP} descriptors in a row that are not sockets. Resolves to how many were
+ * set (0: every listener of the port had it already); an error when the port has no listener
+ * here or the kernel refused.
  */
-export function setNoDelayOnNewListener(port: number, calls: SocketCalls): Result<number> {
-  let found = false;
+export function setNoDelayOnListeners(
+  port: number,
+  calls: SocketCalls,
+  gap: number = SOCKET_GAP,
+): Result<number> {
+  let found = 0, set = 0, sinceSocket = 0;
   const limit = calls.limit();
-  for (let fd = 0; fd < limit; fd++) {
-    if (calls.listeningPort(fd) !== port) continue;
-    found = true;
+  for (let fd = 0; fd < limit && sinceSocket < gap; fd++) {
+    const listening = calls.listeningPort(fd);
+    if (listening === undefined) {
+      sinceSocket++;
+      continue;
+    }
+    sinceSocket = 0;
+    if (listening !== port) continue;
+    found++;
     if (calls.noDelay(fd)) continue;
     if (!calls.setNoDelay(fd)) {
       return err(`setsockopt(TCP_NODELAY) failed on the listener of port ${port}`);
     }
-    return ok(fd);
+    set++;
   }
-  return found ? ok(-1) : err(`no listening socket of port ${port} found`);
+  return found > 0 ? ok(set) : err(`no listening socket of port ${port} found`);
 }
 
 /** Why `TCP_NODELAY` cannot be set here, or undefined when it can be tried. */
@@ -126,8 +147,8 @@ function libcCalls(libc: Libc): SocketCalls {
       length[0] = addr.length;
       if (libc.getsockname(fd, addr, length) !== 0) return undefined; // not a socket, or closed
       const port = sockaddrPort(addr, length[0]);
-      if (port === undefined) return undefined;
-      return intOption(fd, SOL_SOCKET, SO_ACCEPTCONN) === 1 ? port : undefined;
+      if (port === undefined) return -1;
+      return intOption(fd, SOL_SOCKET, SO_ACCEPTCONN) === 1 ? port : -1;
     },
     noDelay: (fd) => intOption(fd, IPPROTO_TCP, TCP_NODELAY) === 1,
     setNoDelay: (fd) => libc.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, new Int32Array([1]), 4) === 0,
@@ -135,10 +156,9 @@ function libcCalls(libc: Libc): SocketCalls {
 }
 
 /**
- * Gives the listening socket just bound on `port` `TCP_NODELAY` (see the module's doc). The
- * result holds the descriptor set (-1: every listener of the port had it already), or why it
- * could not be done: not Linux, no FFI permission, libc not found, no listener found, or
- * `setsockopt` refused.
+ * Gives the listening sockets of `port` `TCP_NODELAY` (see the module's doc). The result holds
+ * how many were set (0: all had it already), or why it could not be done: not Linux, no FFI
+ * permission, libc not found, no listener found, or `setsockopt` refused.
  */
 export function setListenerNoDelay(port: number): Result<number> {
   const why = unsupported();
@@ -150,7 +170,7 @@ export function setListenerNoDelay(port: number): Result<number> {
     return err(`unable to load libc.so.6 to set TCP_NODELAY: ${message(e)}`);
   }
   try {
-    return setNoDelayOnNewListener(port, libcCalls(libc.symbols));
+    return setNoDelayOnListeners(port, libcCalls(libc.symbols));
   } finally {
     libc.close();
   }
@@ -167,7 +187,7 @@ export function inspectSockets(limit: number): { fd: number; port: number; noDel
     const found = [];
     for (let fd = 0; fd < limit; fd++) {
       const port = calls.listeningPort(fd);
-      if (port !== undefined) found.push({ fd, port, noDelay: calls.noDelay(fd) });
+      if (port !== undefined && port >= 0) found.push({ fd, port, noDelay: calls.noDelay(fd) });
     }
     return found;
   } finally {
