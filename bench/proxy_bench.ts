@@ -7,7 +7,7 @@
  * TLS and plain TCP for bodies of 600 B, 2 KB, 20 KB and 256 KiB.
  *
  *   deno task bench [--seconds 5] [--rounds 3] [--only sidekick,bare] [--smoke]
- *                   [--go-sidekick PATH] [--latency-only]
+ *                   [--go-sidekick PATH] [--latency-only] [--json FILE]
  *
  * Throughput columns: requests/s (wrk -t2 -c64), CPU µs per request of the proxy's whole process
  * tree (all threads, /proc utime+stime), each with its ratio to the floor (the bare proxy with as
@@ -19,7 +19,8 @@
  *
  * Latency: curl sends N sequential GETs on one connection (HTTP/1.1 or HTTP/2; h2load for h2c over
  * plain TCP) and the median of requests 2..N (the first pays the handshake) is the figure of a
- * round. `--latency-only` runs just that check (quick, for the TLS stall).
+ * round. `--latency-only` runs just that check (quick, for the TLS stall). `--json FILE` also
+ * writes every round's raw figures there, to compare runs later.
  *
  * The Go sidekick rows run the binary named by `--go-sidekick`; without it, or when the file is
  * missing, they are skipped and the output says why. `go-sidekick` has GOMAXPROCS=2 (against
@@ -56,7 +57,7 @@ const ROW_NAMES = [
 const HELP = `usage: deno task bench [--seconds N] [--rounds N] [--connections N] [--warmup N]
                        [--only ROW[,ROW...]] [--smoke] [--sidekick path/to/main.ts]
                        [--sidekick-flags="DENO FLAGS"] [--go-sidekick PATH]
-                       [--latency-requests N] [--latency-only]
+                       [--latency-requests N] [--latency-only] [--json FILE]
 rows: ${ROW_NAMES.join(", ")}
 (direct always runs: it is the baseline; the floors bare and bare-w2 run whenever a row needs them)`;
 
@@ -77,6 +78,7 @@ const { values } = parseArgs({
     "go-sidekick": { type: "string" },
     "latency-requests": { type: "string" },
     "latency-only": { type: "boolean", default: false },
+    json: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -1161,6 +1163,23 @@ console.log(
     "backend itself; sidekick, go-sidekick-p1, bare), TLS from the -tls row.",
 );
 for (const s of skipped) console.log(`skipped: ${s}`);
+if (values.json) {
+  const raw = {
+    deno: Deno.version.deno,
+    seconds: SECONDS,
+    rounds: ROUNDS,
+    connections: CONNECTIONS,
+    latencyRequests: LATENCY_REQUESTS,
+    loadAverage: { before: load0, after: loadAverage() },
+    floors: Object.fromEntries(rows.map((r) => [r.name, r.floor ?? null])),
+    // Keys "row | workload" and "proxy | body | kind"; a round's value is null where not measured.
+    cells: Object.fromEntries([...results].map(([k, v]) => [k.replaceAll("\n", " | "), v])),
+    latencyMs: Object.fromEntries([...latency].map(([k, v]) => [k.replaceAll("\n", " | "), v])),
+    skipped,
+    failed,
+  };
+  await Deno.writeTextFile(values.json, JSON.stringify(raw, null, 1) + "\n");
+}
 if (failed.length) {
   for (const f of failed) console.error(`bench: FAILED: ${f}`);
   Deno.exit(1);
