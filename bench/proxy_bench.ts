@@ -52,6 +52,7 @@ const ROW_NAMES = [
   "sidekick-tls",
   "bare-tls",
   "go-sidekick-tls",
+  "sidekick-w2-tls",
 ];
 
 const HELP = `usage: deno task bench [--seconds N] [--rounds N] [--connections N] [--warmup N]
@@ -323,6 +324,7 @@ const LATENCY_BODIES = [
 const LATENCY_PAIRS = [
   { proxy: "direct", plain: "direct", tls: "" },
   { proxy: "sidekick", plain: "sidekick", tls: "sidekick-tls" },
+  { proxy: "sidekick-w2", plain: "sidekick-w2", tls: "sidekick-w2-tls" },
   { proxy: "go-sidekick", plain: "go-sidekick-p1", tls: "go-sidekick-tls" },
   { proxy: "bare", plain: "bare", tls: "bare-tls" },
 ];
@@ -536,6 +538,9 @@ ${servers.join("\n")}
   sidekickRow("sidekick-tls", ["--workers", "1", "--quiet"], "bare-tls", true),
   bareRow("bare-tls", 1, "bare-tls", true),
   goRow("go-sidekick-tls", 1, "bare-tls", true),
+  // Two workers, each with its own listening socket: each must get TCP_NODELAY. No floor of its
+  // own (the bare proxy's TLS row is one isolate).
+  sidekickRow("sidekick-w2-tls", ["--workers", "2", "--quiet"], "", true),
 ];
 
 /** nginx's temporary files in our directory, away from the packaged paths. */
@@ -924,7 +929,7 @@ if (unknown.length) {
 
 // The floors of the chosen rows run too: every ratio is taken against one measured in its round.
 const chosen = new Set(
-  ROWS.filter((r) => !ONLY || ONLY.includes(r.name)).flatMap((r) => [r.name, r.floor ?? r.name]),
+  ROWS.filter((r) => !ONLY || ONLY.includes(r.name)).flatMap((r) => [r.name, r.floor || r.name]),
 );
 const wanted = (name: string) =>
   name === "direct" || ((!SMOKE || SMOKE_ROWS.includes(name)) && chosen.has(name));
@@ -1075,19 +1080,25 @@ try {
 }
 
 const backendKind = useNginx ? "nginx (one worker, four ports)" : "one Deno process on four ports";
-console.log(
-  `sidekick proxy benchmark${
-    SMOKE ? " (smoke)" : LATENCY_ONLY ? " (keep-alive latency only)" : ""
-  }: wrk -t2 -c${CONNECTIONS}, ${SECONDS} s cells, ` +
-    `${ROUNDS} interleaved round(s); ${navigator.hardwareConcurrency} CPUs shared by ` +
-    `wrk, proxy and backends; backends: ${backendKind}; deno ${Deno.version.deno}; ` +
-    `load average ${load0} before, ${loadAverage()} after; ` +
-    `${((performance.now() - t0) / 1000).toFixed(0)} s`,
-);
-console.log(
-  `figures: median over rounds [min–max]; ×floor: the ratio to the floor row of the same round ` +
-    `(bare; bare-w2 for two-core rows; bare-tls for TLS), median over rounds\n`,
-);
+const load = `load average ${load0} before, ${loadAverage()} after`;
+const took = `${((performance.now() - t0) / 1000).toFixed(0)} s`;
+if (LATENCY_ONLY) {
+  console.log(
+    `sidekick keep-alive latency: ${ROUNDS} round(s); ${navigator.hardwareConcurrency} CPUs; ` +
+      `backends: ${backendKind}; deno ${Deno.version.deno}; ${load}; ${took}`,
+  );
+} else {
+  console.log(
+    `sidekick proxy benchmark${SMOKE ? " (smoke)" : ""}: wrk -t2 -c${CONNECTIONS}, ` +
+      `${SECONDS} s cells, ${ROUNDS} interleaved round(s); ${navigator.hardwareConcurrency} CPUs ` +
+      `shared by wrk, proxy and backends; backends: ${backendKind}; deno ${Deno.version.deno}; ` +
+      `${load}; ${took}`,
+  );
+  console.log(
+    `figures: median over rounds [min–max]; ×floor: the ratio to the floor row of the same ` +
+      `round (bare; bare-w2 for two-core rows; bare-tls for TLS), median over rounds\n`,
+  );
+}
 const header = [
   "workload",
   "proxy",
@@ -1160,7 +1171,7 @@ console.log(
     "(GOMAXPROCS=2), bare-tls for TLS rows (it sets TCP_NODELAY as sidekick does). nginx and haproxy " +
     "run one worker/thread; caddy-pN and go-sidekick-pN have GOMAXPROCS=N; -w2 rows run two " +
     "isolates; go-sidekick-tls GOMAXPROCS=1. Latency: TCP from the plain row (direct is the " +
-    "backend itself; sidekick, go-sidekick-p1, bare), TLS from the -tls row.",
+    "backend itself; sidekick, sidekick-w2, go-sidekick-p1, bare), TLS from the -tls row.",
 );
 for (const s of skipped) console.log(`skipped: ${s}`);
 if (values.json) {
@@ -1171,7 +1182,7 @@ if (values.json) {
     connections: CONNECTIONS,
     latencyRequests: LATENCY_REQUESTS,
     loadAverage: { before: load0, after: loadAverage() },
-    floors: Object.fromEntries(rows.map((r) => [r.name, r.floor ?? null])),
+    floors: Object.fromEntries(rows.map((r) => [r.name, r.floor || null])),
     // Keys "row | workload" and "proxy | body | kind"; a round's value is null where not measured.
     cells: Object.fromEntries([...results].map(([k, v]) => [k.replaceAll("\n", " | "), v])),
     latencyMs: Object.fromEntries([...latency].map(([k, v]) => [k.replaceAll("\n", " | "), v])),
