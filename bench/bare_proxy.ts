@@ -9,12 +9,13 @@
  *
  * `--workers N` (N > 1) serves from N Web Workers that share the port through `reusePort`, so the
  * kernel spreads connections over N isolates (Linux; needs `--unstable-net`). With `--cert` and
- * `--key` it serves HTTPS, HTTP/1.1 and HTTP/2. It prints `listening on <url>` once every isolate
- * listens.
+ * `--key` it serves HTTPS, HTTP/1.1 and HTTP/2, with `TCP_NODELAY` set on the listener as sidekick
+ * does (Linux, `--allow-ffi`). It prints `listening on <url>` once every isolate listens.
  * @module
  */
 
 import { parseArgs } from "node:util";
+import { setListenerNoDelay } from "../lib/tls/listener_nodelay.ts";
 
 /** Headers that describe one connection, not the message, and so must not cross a proxy. */
 export const HOP_BY_HOP: readonly string[] = [
@@ -97,7 +98,16 @@ export function serveBare(opts: BareProxyOptions): Promise<Deno.HttpServer> {
     onListen: () => listening.resolve(),
     onError: () => new Response("proxy error\n", { status: 502 }),
   }, bareHandler(opts.backends));
-  return listening.promise.then(() => server);
+  return listening.promise.then(() => {
+    // The one fix sidekick also makes, so that the TLS floor is not the stalled runtime default:
+    // TCP_NODELAY on the listener (accepted TLS connections inherit it; Deno.serve sets it only
+    // on plain-TCP ones). Without it every HTTPS response above a few hundred bytes waits ~40 ms.
+    if (opts.cert && opts.key) {
+      const set = setListenerNoDelay(server.addr.port);
+      if (!set.ok) console.error(`bare proxy: TLS responses may be delayed: ${set.error}`);
+    }
+    return server;
+  });
 }
 
 const WORKER_NAME = "bare-proxy-worker";

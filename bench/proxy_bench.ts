@@ -1,21 +1,34 @@
 /**
  * The project's proxy benchmark: the same four backends on loopback reached directly, through a
  * bare Deno proxy (bench/bare_proxy.ts, the runtime's floor), through sidekick in several
- * configurations, and through nginx, HAProxy and Caddy when they are installed. One table, three
- * workloads (a 2-byte GET, a 1 MiB GET, a 64 KiB POST) plus a small GET over TLS, and a latency
- * check of ten sequential requests on one TLS keep-alive connection.
+ * configurations, through the Go sidekick it re-implements (when its binary is at hand), and
+ * through nginx, HAProxy and Caddy when they are installed. Three workloads (a 2-byte GET, a 1 MiB
+ * GET, a 64 KiB POST) plus a small GET over TLS, then the keep-alive latency of one connection over
+ * TLS and plain TCP for bodies of 600 B, 2 KB, 20 KB and 256 KiB.
  *
  *   deno task bench [--seconds 5] [--rounds 3] [--only sidekick,bare] [--smoke]
+ *                   [--go-sidekick PATH] [--latency-only] [--json FILE]
  *
- * Columns: requests/s (wrk -t2 -c64), the ratio to the direct run, CPU µs per request of the
- * proxy's whole process tree (all threads, /proc utime+stime), the proxy's peak RSS during the
- * cell, wrk's p99 latency and the count of failed requests. Rounds are interleaved (every row
- * once, then every row again) and the medians reported: these machines are shared and noisy, so
- * the ratios mean more than the absolute numbers.
+ * Throughput columns: requests/s (wrk -t2 -c64), CPU µs per request of the proxy's whole process
+ * tree (all threads, /proc utime+stime), each with its ratio to the floor (the bare proxy with as
+ * many cores, measured in the same round; the ratio is taken per round, then the median), the
+ * proxy's peak RSS during the cell, wrk's p99 latency and the count of failed requests. Rounds are
+ * interleaved (every row once, then every row again, the order rotated each round) and every figure
+ * is the median over rounds with its spread `[min–max]`: these machines are shared and noisy, so
+ * the per-round ratios mean more than the absolute numbers, and one round means little.
+ *
+ * Latency: curl sends N sequential GETs on one connection (HTTP/1.1 or HTTP/2; h2load for h2c over
+ * plain TCP) and the median of requests 2..N (the first pays the handshake) is the figure of a
+ * round. `--latency-only` runs just that check (quick, for the TLS stall). `--json FILE` also
+ * writes every round's raw figures there, to compare runs later.
+ *
+ * The Go sidekick rows run the binary named by `--go-sidekick`; without it, or when the file is
+ * missing, they are skipped and the output says why. `go-sidekick` has GOMAXPROCS=2 (against
+ * `sidekick-w2` and `caddy-p2`), `go-sidekick-p1` and `go-sidekick-tls` GOMAXPROCS=1.
  *
  * `--smoke` is a wiring check of a few seconds: one round, 1 s cells, only rows that need nothing
- * but deno and wrk, against a Deno backend. Every child is killed at the end, even on failure,
- * and the temporary directory removed.
+ * but deno, wrk (and the Go binary when present), against a Deno backend, latency over plain TCP
+ * only. Every child is killed at the end, even on failure, and the temporary directory removed.
  * @module
  */
 
@@ -23,25 +36,35 @@ import { parseArgs } from "node:util";
 import { RUNTIME_FLAGS } from "../tools/compile.ts";
 import { fourPorts, freePort } from "./ports.ts";
 
+const ROW_NAMES = [
+  "direct",
+  "bare",
+  "bare-w2",
+  "sidekick",
+  "sidekick-trace",
+  "sidekick-w2",
+  "go-sidekick-p1",
+  "go-sidekick",
+  "nginx",
+  "haproxy",
+  "caddy-p1",
+  "caddy-p2",
+  "sidekick-tls",
+  "bare-tls",
+  "go-sidekick-tls",
+  "sidekick-w2-tls",
+];
+
 const HELP = `usage: deno task bench [--seconds N] [--rounds N] [--connections N] [--warmup N]
                        [--only ROW[,ROW...]] [--smoke] [--sidekick path/to/main.ts]
-                       [--sidekick-flags="DENO FLAGS"]
-rows: ${
-  [
-    "direct",
-    "bare",
-    "bare-w2",
-    "sidekick",
-    "sidekick-trace",
-    "sidekick-w2",
-    "nginx",
-    "haproxy",
-    "caddy-p1",
-    "caddy-p2",
-    "sidekick-tls",
-    "bare-tls",
-  ].join(", ")
-} (direct always runs: it is the baseline)`;
+                       [--sidekick-flags="DENO FLAGS"] [--go-sidekick PATH]
+                       [--latency-requests N] [--latency-only] [--json FILE]
+rows: ${ROW_NAMES.join(", ")}
+(direct always runs: it is the baseline; the floors bare and bare-w2 run whenever a row needs them)`;
+
+const REPO = new URL("..", import.meta.url).pathname;
+/** Where the Go sidekick binary is looked for when `--go-sidekick` is not given. */
+const DEFAULT_GO_SIDEKICK = `${REPO}../shared/anchors/go-sidekick/sidekick`;
 
 const { values } = parseArgs({
   options: {
@@ -53,6 +76,10 @@ const { values } = parseArgs({
     smoke: { type: "boolean", default: false },
     sidekick: { type: "string" },
     "sidekick-flags": { type: "string" },
+    "go-sidekick": { type: "string" },
+    "latency-requests": { type: "string" },
+    "latency-only": { type: "boolean", default: false },
+    json: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -67,8 +94,18 @@ const CONNECTIONS = positiveInt("connections", values.connections);
 const WARMUP = values.warmup === "0" || (SMOKE && !values.warmup)
   ? 0
   : positiveInt("warmup", values.warmup ?? "1");
+/** Requests per keep-alive latency measurement; the first (with the handshake) is not counted. */
+const LATENCY_REQUESTS = positiveInt(
+  "latency-requests",
+  values["latency-requests"] ?? (SMOKE ? "5" : "20"),
+);
+if (LATENCY_REQUESTS < 2) {
+  console.error("--latency-requests must be at least 2 (the first request is not counted)");
+  Deno.exit(2);
+}
+/** Only the keep-alive latency check: no wrk cells, no warm-up. */
+const LATENCY_ONLY = values["latency-only"];
 const ONLY = values.only?.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
-const REPO = new URL("..", import.meta.url).pathname;
 /** sidekick's entry point: this checkout's, or another build to compare (`--sidekick PATH`). */
 const SIDEKICK_MAIN = values.sidekick ? await Deno.realPath(values.sidekick) : `${REPO}main.ts`;
 /**
@@ -78,8 +115,11 @@ const SIDEKICK_MAIN = values.sidekick ? await Deno.realPath(values.sidekick) : `
 const SIDEKICK_FLAGS = values["sidekick-flags"] !== undefined
   ? values["sidekick-flags"].split(/\s+/).filter(Boolean)
   : RUNTIME_FLAGS.map((f) => f.flag);
-/** Rows a smoke run measures: they need only deno and wrk. */
-const SMOKE_ROWS = ["direct", "bare", "sidekick"];
+/** The Go sidekick binary, and why its rows cannot run when it is not usable. */
+const GO_SIDEKICK = values["go-sidekick"] ?? DEFAULT_GO_SIDEKICK;
+const GO_MISSING = goMissing(GO_SIDEKICK);
+/** Rows a smoke run measures: they need only deno and wrk (and the Go binary when present). */
+const SMOKE_ROWS = ["direct", "bare", "sidekick", "go-sidekick-p1"];
 
 function positiveInt(flag: string, v: string): number {
   const n = Number(v);
@@ -88,6 +128,17 @@ function positiveInt(flag: string, v: string): number {
     Deno.exit(2);
   }
   return n;
+}
+
+function goMissing(path: string): string | null {
+  try {
+    const st = Deno.statSync(path);
+    if (!st.isFile) return `${path} is not a file`;
+    if (st.mode !== null && (st.mode & 0o111) === 0) return `${path} is not executable`;
+    return null;
+  } catch {
+    return `no Go sidekick binary at ${path} (--go-sidekick PATH names one)`;
+  }
 }
 
 function has(cmd: string): boolean {
@@ -260,12 +311,34 @@ const WORKLOADS: Workload[] = [
   { label: "GET 1 MiB", path: "/1m.bin", post: false },
   { label: "POST 64 KiB", path: "/post", post: true },
 ];
-const TLS_LABEL = "TLS GET 2 B";
+const TLS_SMALL: Workload = { ...SMALL, label: "TLS GET 2 B" };
+
+/** Response bodies of the keep-alive latency check: static files with a Content-Length. */
+const LATENCY_BODIES = [
+  { label: "600 B", path: "/600.bin", bytes: 600 },
+  { label: "2 KB", path: "/2k.bin", bytes: 2000 },
+  { label: "20 KB", path: "/20k.bin", bytes: 20000 },
+  { label: "256 KiB", path: "/256k.bin", bytes: 256 * 1024 },
+];
+/** The latency table's lines: a proxy's plain-TCP row next to its TLS row. */
+const LATENCY_PAIRS = [
+  { proxy: "direct", plain: "direct", tls: "" },
+  { proxy: "sidekick", plain: "sidekick", tls: "sidekick-tls" },
+  { proxy: "sidekick-w2", plain: "sidekick-w2", tls: "sidekick-w2-tls" },
+  { proxy: "go-sidekick", plain: "go-sidekick-p1", tls: "go-sidekick-tls" },
+  { proxy: "bare", plain: "bare", tls: "bare-tls" },
+];
+type LatencyKind = "TCP h1" | "TCP h2c" | "TLS h1" | "TLS h2";
+const LATENCY_KINDS: LatencyKind[] = ["TCP h1", "TCP h2c", "TLS h1", "TLS h2"];
 
 interface Row {
   name: string;
   tls: boolean;
   needs: string[];
+  /** Why the row cannot run here (beyond a missing command), or null. */
+  missing?: string | null;
+  /** The row its ratios are taken against, measured in the same round. */
+  floor?: string;
   /** Starts the proxy; returns its port. `direct` starts nothing. */
   start?: (env: BenchEnv) => Promise<{ port: number; child: Child }>;
 }
@@ -291,16 +364,17 @@ function backendUrls(env: BenchEnv): string[] {
   return env.backendPorts.map((p) => `http://127.0.0.1:${p}`);
 }
 
-/** sidekick's own SITE grammar: `http://127.0.0.1:{a...b}` expands to the four ports. */
+/** The SITE grammar both sidekicks share: `http://127.0.0.1:{a...b}` expands to the four ports. */
 function sidekickSite(env: BenchEnv): string {
   const p = env.backendPorts;
   return `http://127.0.0.1:{${p[0]}...${p[p.length - 1]}}`;
 }
 
-function sidekickRow(name: string, flags: string[], tls = false): Row {
+function sidekickRow(name: string, flags: string[], floor: string, tls = false): Row {
   return {
     name,
     tls,
+    floor,
     needs: tls ? ["openssl"] : [],
     start(env) {
       const port = freePort();
@@ -313,10 +387,34 @@ function sidekickRow(name: string, flags: string[], tls = false): Row {
   };
 }
 
-function bareRow(name: string, workers: number, tls = false): Row {
+/**
+ * The Go sidekick: `-q` (else a trace line per request), the same health path as ours (its
+ * backends are DOWN until their first check passes, which the readiness loop waits for).
+ */
+function goRow(name: string, procs: number, floor: string, tls = false): Row {
   return {
     name,
     tls,
+    floor,
+    needs: tls ? ["openssl"] : [],
+    missing: GO_MISSING,
+    start(env) {
+      const port = freePort();
+      const args = ["-q", "--address", `127.0.0.1:${port}`, "--health-path", "/small"];
+      if (tls) args.push("--cert", env.cert, "--key", env.key);
+      const child = new Child(name, GO_SIDEKICK, [...args, sidekickSite(env)], {
+        GOMAXPROCS: String(procs),
+      });
+      return Promise.resolve({ port, child });
+    },
+  };
+}
+
+function bareRow(name: string, workers: number, floor: string, tls = false): Row {
+  return {
+    name,
+    tls,
+    floor,
     needs: tls ? ["openssl"] : [],
     start(env) {
       const port = freePort();
@@ -329,10 +427,11 @@ function bareRow(name: string, workers: number, tls = false): Row {
   };
 }
 
-function caddyRow(procs: number): Row {
+function caddyRow(procs: number, floor: string): Row {
   return {
     name: `caddy-p${procs}`,
     tls: false,
+    floor,
     needs: ["caddy"],
     async start(env) {
       const port = freePort();
@@ -365,15 +464,18 @@ http://127.0.0.1:${port} {
 
 const ROWS: Row[] = [
   { name: "direct", tls: false, needs: [] },
-  bareRow("bare", 1),
-  bareRow("bare-w2", 2),
-  sidekickRow("sidekick", ["--workers", "1", "--quiet"]),
+  bareRow("bare", 1, "bare"),
+  bareRow("bare-w2", 2, "bare-w2"),
+  sidekickRow("sidekick", ["--workers", "1", "--quiet"], "bare"),
   // Default output: one trace line per request, written to a non-terminal stdout (/dev/null).
-  sidekickRow("sidekick-trace", ["--workers", "1"]),
-  sidekickRow("sidekick-w2", ["--workers", "2", "--quiet"]),
+  sidekickRow("sidekick-trace", ["--workers", "1"], "bare"),
+  sidekickRow("sidekick-w2", ["--workers", "2", "--quiet"], "bare-w2"),
+  goRow("go-sidekick-p1", 1, "bare"),
+  goRow("go-sidekick", 2, "bare-w2"),
   {
     name: "nginx",
     tls: false,
+    floor: "bare",
     needs: ["nginx"],
     async start(env) {
       const port = freePort();
@@ -400,6 +502,7 @@ http { access_log off; keepalive_requests 1000000; ${tempPaths(env.dir, "lb")}
   {
     name: "haproxy",
     tls: false,
+    floor: "bare",
     needs: ["haproxy"],
     async start(env) {
       const port = freePort();
@@ -429,10 +532,15 @@ ${servers.join("\n")}
       return { port, child: new Child("haproxy", "haproxy", ["-f", `${env.dir}/haproxy.cfg`]) };
     },
   },
-  caddyRow(1),
-  caddyRow(2),
-  sidekickRow("sidekick-tls", ["--workers", "1", "--quiet"], true),
-  bareRow("bare-tls", 1, true),
+  caddyRow(1, "bare"),
+  caddyRow(2, "bare-w2"),
+  // The TLS floor is the bare proxy over TLS, with TCP_NODELAY on its listener as sidekick has.
+  sidekickRow("sidekick-tls", ["--workers", "1", "--quiet"], "bare-tls", true),
+  bareRow("bare-tls", 1, "bare-tls", true),
+  goRow("go-sidekick-tls", 1, "bare-tls", true),
+  // Two workers, each with its own listening socket: each must get TCP_NODELAY. No floor of its
+  // own (the bare proxy's TLS row is one isolate).
+  sidekickRow("sidekick-w2-tls", ["--workers", "2", "--quiet"], "", true),
 ];
 
 /** nginx's temporary files in our directory, away from the packaged paths. */
@@ -489,25 +597,55 @@ async function measure(url: string, w: Workload, pid: number | null, post: strin
   };
 }
 
-/** Ten sequential small GETs on one connection with curl: total ms, or why not. */
-async function tlsLatency(url: string, http: "--http1.1" | "--http2"): Promise<number | string> {
-  const args = ["-sk", http, "--max-time", "20"];
-  args.push("-w", "%{time_total} %{num_connects} %{http_version}\\n");
-  for (let i = 0; i < 10; i++) args.push("-o", "/dev/null", url + SMALL.path);
+/**
+ * LATENCY_REQUESTS sequential GETs of `url` on one connection with curl: the median of the
+ * per-request times in ms, leaving out the first (it pays the TCP and TLS handshakes), or why
+ * there is no figure (a failed request, a second connection, another protocol than asked for).
+ */
+async function keepAliveMs(url: string, h2: boolean, bytes: number): Promise<number | string> {
+  const args = ["-sk", h2 ? "--http2" : "--http1.1", "--max-time", "60"];
+  args.push("-w", "%{time_total} %{num_connects} %{http_version} %{http_code} %{size_download}\\n");
+  for (let i = 0; i < LATENCY_REQUESTS; i++) args.push("-o", "/dev/null", url);
   const out = await new Deno.Command("curl", {
     args,
     stdout: "piped",
     stderr: "null",
-    signal: AbortSignal.timeout(30_000),
+    signal: AbortSignal.timeout(90_000),
   }).output();
   const lines = new TextDecoder().decode(out.stdout).trim().split("\n").filter(Boolean);
-  if (!out.success || lines.length !== 10) return "failed";
   const parsed = lines.map((l) => l.split(" "));
+  if (!out.success || parsed.length !== LATENCY_REQUESTS) return "failed";
+  if (parsed.some((f) => f[3] !== "200" || Number(f[4]) !== bytes)) return "bad answer";
+  const want = h2 ? "2" : "1.1";
+  if (parsed.some((f) => f[2] !== want)) return h2 ? "no h2" : `HTTP/${parsed[0][2]}`;
   const connects = parsed.reduce((a, f) => a + Number(f[1]), 0);
-  const want = http === "--http2" ? "2" : "1.1";
-  if (parsed.some((f) => f[2] !== want)) return `not HTTP/${want}`;
-  if (connects !== 1) return `${connects} connections`;
-  return parsed.reduce((a, f) => a + Number(f[0]) * 1000, 0);
+  if (connects !== 1) return `${connects} conns`;
+  return median(parsed.slice(1).map((f) => Number(f[0]) * 1000));
+}
+
+/**
+ * The same over plain TCP with HTTP/2 (prior knowledge, h2c), with h2load: curl 7.88 fails its
+ * second request on an h2c connection to `Deno.serve` ("Error in the HTTP2 framing layer").
+ */
+async function h2cKeepAliveMs(url: string, dir: string): Promise<number | string> {
+  const log = `${dir}/h2load.log`;
+  await Deno.remove(log).catch(() => {});
+  const n = String(LATENCY_REQUESTS);
+  const out = await new Deno.Command("h2load", {
+    args: ["-n", n, "-c", "1", "-m", "1", `--log-file=${log}`, url],
+    stdout: "piped",
+    stderr: "null",
+    signal: AbortSignal.timeout(90_000),
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (/No protocol negotiated|not supported/i.test(text)) return "no h2";
+  const done = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/.exec(text);
+  if (!out.success || done?.[1] !== n) return /\b0 succeeded/.test(text) ? "no h2" : "failed";
+  // One line per request: start time (µs), status, duration (µs), in the order they finished.
+  const lines = (await Deno.readTextFile(log).catch(() => "")).trim().split("\n");
+  const rows = lines.map((l) => l.split("\t").map(Number)).sort((a, b) => a[0] - b[0]);
+  if (rows.length !== LATENCY_REQUESTS || rows.some((r) => r[1] !== 200)) return "bad answer";
+  return median(rows.slice(1).map((r) => r[2] / 1000));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,6 +684,24 @@ async function makeCerts(dir: string): Promise<void> {
   }
 }
 
+/** The static files the backends serve: the 1 MiB workload and the latency bodies. */
+function staticFiles(): { name: string; bytes: number }[] {
+  return [
+    { name: "1m.bin", bytes: 1024 * 1024 },
+    ...LATENCY_BODIES.map((b) => ({ name: b.path.slice(1), bytes: b.bytes })),
+  ];
+}
+
+async function writeStaticFiles(www: string): Promise<void> {
+  for (const f of staticFiles()) {
+    const data = new Uint8Array(f.bytes);
+    for (let o = 0; o < data.length; o += 65536) {
+      crypto.getRandomValues(data.subarray(o, Math.min(o + 65536, data.length)));
+    }
+    await Deno.writeFile(`${www}/${f.name}`, data, { mode: 0o644 });
+  }
+}
+
 async function startBackends(dir: string, ports: number[], useNginx: boolean): Promise<Child> {
   if (useNginx) {
     const echo = "/usr/lib/nginx/modules/ngx_http_echo_module.so";
@@ -570,20 +726,23 @@ http { access_log off; keepalive_requests 1000000; sendfile on; client_body_buff
     return new Child("nginx backends", "nginx", ["-c", `${dir}/backend.conf`, "-p", dir]);
   }
   const code = `
-const big = Deno.readFileSync(${JSON.stringify(`${dir}/www/1m.bin`)});
+const files = new Map();
+for (const name of ${JSON.stringify(staticFiles().map((f) => f.name))}) {
+  files.set("/" + name, Deno.readFileSync(${JSON.stringify(`${dir}/www/`)} + name));
+}
 for (const port of ${JSON.stringify(ports)}) {
   Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req) => {
     const path = new URL(req.url).pathname;
     if (path === "/post") { await req.arrayBuffer(); return new Response("ok"); }
-    if (path === "/1m.bin") return new Response(big);
-    return new Response("ok");
+    const file = files.get(path);
+    return new Response(file ?? "ok");
   });
 }`;
   return new Child("deno backends", Deno.execPath(), ["eval", code]);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Output
+// Statistics and output
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -591,22 +750,145 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function medianOrNull(xs: (number | null)[]): number | null {
-  const v = xs.filter((x): x is number => x !== null);
-  return v.length ? median(v) : null;
+function nums(xs: readonly unknown[]): number[] {
+  return xs.filter((x): x is number => typeof x === "number" && Number.isFinite(x));
 }
 
-function fixed(x: number | null, digits: number): string {
-  return x === null || !Number.isFinite(x) ? "-" : x.toFixed(digits);
+/** `median [min–max]` of the rounds' values, or the one value, or `-`. */
+function spread(xs: number[], digits: number): string {
+  if (!xs.length) return "-";
+  const m = median(xs).toFixed(digits);
+  if (xs.length < 2) return m;
+  return `${m} [${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}]`;
+}
+
+/** Per-round ratios a[i] / b[i] of the rounds both cells measured. */
+function ratios(
+  a: (Cell | undefined)[] | undefined,
+  b: (Cell | undefined)[] | undefined,
+  pick: (c: Cell) => number | null,
+): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < Math.min(a?.length ?? 0, b?.length ?? 0); i++) {
+    const x = a![i] ? pick(a![i]!) : null;
+    const y = b![i] ? pick(b![i]!) : null;
+    if (x !== null && y) out.push(x / y);
+  }
+  return out;
 }
 
 function printTable(header: string[], body: string[][], rightFrom: number): void {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => i >= rightFrom ? c.padStart(widths[i]) : c.padEnd(widths[i])).join("  ");
+    cells.map((c, i) => i >= rightFrom ? c.padStart(widths[i]) : c.padEnd(widths[i])).join("  ")
+      .trimEnd();
   console.log(line(header));
   for (const r of body) console.log(line(r));
 }
+
+function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "?";
+  }
+}
+
+/**
+ * The paired figures the performance targets are stated in: each the ratio of two cells of the
+ * same round, median over rounds. These, not one run's ratio, are the fair comparison.
+ */
+const PAIRED: {
+  what: string;
+  a: string;
+  b: string;
+  w: string;
+  cpu: boolean;
+  target: string;
+}[] = [
+  {
+    what: "GET 2 B CPU/req: sidekick --quiet ÷ bare",
+    a: "sidekick",
+    b: "bare",
+    w: SMALL.label,
+    cpu: true,
+    target: "≤ 1.15",
+  },
+  {
+    what: "GET 2 B CPU/req: sidekick (traces on) ÷ bare",
+    a: "sidekick-trace",
+    b: "bare",
+    w: SMALL.label,
+    cpu: true,
+    target: "≤ 1.30",
+  },
+  {
+    what: "POST 64 KiB CPU/req: sidekick ÷ bare",
+    a: "sidekick",
+    b: "bare",
+    w: "POST 64 KiB",
+    cpu: true,
+    target: "≤ 1.15",
+  },
+  {
+    what: "GET 1 MiB req/s: sidekick ÷ bare",
+    a: "sidekick",
+    b: "bare",
+    w: "GET 1 MiB",
+    cpu: false,
+    target: "≥ 0.95",
+  },
+  {
+    what: "GET 2 B req/s: sidekick-w2 ÷ go-sidekick (GOMAXPROCS=2)",
+    a: "sidekick-w2",
+    b: "go-sidekick",
+    w: SMALL.label,
+    cpu: false,
+    target: "≥ 1.00",
+  },
+  {
+    what: "GET 2 B req/s: sidekick-w2 ÷ caddy-p2",
+    a: "sidekick-w2",
+    b: "caddy-p2",
+    w: SMALL.label,
+    cpu: false,
+    target: "≥ 1.00",
+  },
+  {
+    what: "GET 2 B req/s: sidekick-w2 ÷ sidekick",
+    a: "sidekick-w2",
+    b: "sidekick",
+    w: SMALL.label,
+    cpu: false,
+    target: "",
+  },
+  {
+    what: "TLS GET 2 B CPU/req: sidekick-tls ÷ bare-tls",
+    a: "sidekick-tls",
+    b: "bare-tls",
+    w: TLS_SMALL.label,
+    cpu: true,
+    target: "",
+  },
+  ...WORKLOADS.flatMap((w) => [
+    {
+      what: `${w.label} CPU/req: sidekick ÷ go-sidekick-p1`,
+      a: "sidekick",
+      b: "go-sidekick-p1",
+      w: w.label,
+      cpu: true,
+      target: "",
+    },
+    {
+      what: `${w.label} req/s: sidekick ÷ go-sidekick-p1`,
+      a: "sidekick",
+      b: "go-sidekick-p1",
+      w: w.label,
+      cpu: false,
+      target: "",
+    },
+  ]),
+];
 
 // ---------------------------------------------------------------------------------------------
 // Main
@@ -645,31 +927,54 @@ if (unknown.length) {
   Deno.exit(2);
 }
 
+// The floors of the chosen rows run too: every ratio is taken against one measured in its round.
+const chosen = new Set(
+  ROWS.filter((r) => !ONLY || ONLY.includes(r.name)).flatMap((r) => [r.name, r.floor || r.name]),
+);
 const wanted = (name: string) =>
-  name === "direct" || ((!SMOKE || SMOKE_ROWS.includes(name)) && (!ONLY || ONLY.includes(name)));
+  name === "direct" || ((!SMOKE || SMOKE_ROWS.includes(name)) && chosen.has(name));
+/** Rows that could not run here, with the reason: printed with the results. */
+const skipped: string[] = [];
 let rows = ROWS.filter((r) => wanted(r.name)).filter((r) => {
   const missing = r.needs.filter((c) => !has(c));
-  if (missing.length) note(`${r.name}: ${missing.join(", ")} not installed, row skipped`);
-  return missing.length === 0;
+  const why = missing.length ? `${missing.join(", ")} not installed` : r.missing ?? null;
+  if (why) {
+    skipped.push(`${r.name}: ${why}`);
+    note(`${r.name}: ${why}, row skipped`);
+  }
+  return !why;
 });
 
 const useNginx = !SMOKE && has("nginx");
 const failed: string[] = [];
-const results = new Map<string, Cell[]>(); // key: row name + workload label
-const latency = new Map<string, { h1: (number | string)[]; h2: (number | string)[] }>();
+/** Cells by row and workload (`name\nlabel`), one per round, at the round's index. */
+const results = new Map<string, (Cell | undefined)[]>();
+/** Keep-alive latency by row, body and kind (`name\nbody\nkind`), one per round. */
+const latency = new Map<string, (number | string)[]>();
 const started = new Map<string, { url: string; pid: number | null }>();
 const t0 = performance.now();
+const load0 = loadAverage();
 const hasCurl = has("curl");
-if (!hasCurl && rows.some((r) => r.tls)) note("curl not installed: no TLS latency check");
+if (!hasCurl) {
+  skipped.push("keep-alive latency: curl not installed");
+  note("curl not installed: no keep-alive latency check");
+}
+const hasH2load = has("h2load");
+if (hasCurl && !hasH2load) {
+  skipped.push(
+    "keep-alive latency over h2c: h2load not installed (apt-get install nghttp2-client)",
+  );
+  note("h2load not installed: no h2c latency");
+}
+
+const cells = (r: Row) => LATENCY_ONLY ? [] : r.tls ? [TLS_SMALL] : WORKLOADS;
 
 try {
   dir = await Deno.makeTempDir({ prefix: "sidekick-bench-" });
   await Deno.chmod(dir, 0o755); // nginx workers run as another user
   await Deno.mkdir(`${dir}/www`);
   await Deno.chmod(`${dir}/www`, 0o755);
-  const big = new Uint8Array(1024 * 1024);
-  for (let o = 0; o < big.length; o += 65536) crypto.getRandomValues(big.subarray(o, o + 65536));
-  await Deno.writeFile(`${dir}/www/1m.bin`, big, { mode: 0o644 });
+  await writeStaticFiles(`${dir}/www`);
   const postScript = `${dir}/post.lua`;
   await Deno.writeTextFile(
     postScript,
@@ -705,9 +1010,9 @@ try {
     const url = `${row.tls ? "https" : "http"}://127.0.0.1:${port}`;
     try {
       await waitPort(port, child);
-      // Ready means a proxied request succeeds (sidekick answers 502 until a check passes).
+      // Ready means a proxied request succeeds (both sidekicks answer 502 until a check passes).
       let ok = false;
-      for (let i = 0; i < 200 && !ok; i++) {
+      for (let i = 0; i < 300 && !ok; i++) {
         const r = await fetch(url + SMALL.path, { client }).catch(() => null);
         await r?.body?.cancel();
         ok = r?.status === 200;
@@ -722,11 +1027,10 @@ try {
   }
   client?.close();
   rows = rows.filter((r) => started.has(r.name));
-  // A moment for sidekick's other backends to pass their first check.
-  await sleep(300);
+  // A moment for the other backends of each proxy to pass their first check.
+  await sleep(500);
 
-  const cells = (r: Row) => r.tls ? [{ ...SMALL, label: TLS_LABEL }] : WORKLOADS;
-  if (WARMUP > 0) {
+  if (WARMUP > 0 && !LATENCY_ONLY) {
     note(`warm-up: ${WARMUP} s per cell`);
     for (const r of rows) {
       for (const w of cells(r)) {
@@ -734,22 +1038,35 @@ try {
       }
     }
   }
-  for (let round = 1; round <= ROUNDS; round++) {
-    note(`round ${round}/${ROUNDS}`);
-    for (const w of [...WORKLOADS, { ...SMALL, label: TLS_LABEL }]) {
-      for (const r of rows) {
-        if (!cells(r).some((c) => c.label === w.label)) continue;
+  for (let round = 0; round < ROUNDS; round++) {
+    note(`round ${round + 1}/${ROUNDS}`);
+    // Each round starts one row further on, so that no row always follows the same one.
+    const k = round % rows.length;
+    const order = [...rows.slice(k), ...rows.slice(0, k)];
+    for (const w of [...WORKLOADS, TLS_SMALL]) {
+      for (const r of order) {
+        if (!cells(r).includes(w)) continue;
         const s = started.get(r.name)!;
         const cell = await measure(s.url, w, s.pid, postScript);
         const key = `${r.name}\n${w.label}`;
-        results.set(key, [...(results.get(key) ?? []), cell]);
+        const list = results.get(key) ?? [];
+        list[round] = cell;
+        results.set(key, list);
       }
     }
-    for (const r of rows.filter((r) => r.tls && hasCurl)) {
-      const l = latency.get(r.name) ?? { h1: [], h2: [] };
-      l.h1.push(await tlsLatency(started.get(r.name)!.url, "--http1.1"));
-      l.h2.push(await tlsLatency(started.get(r.name)!.url, "--http2"));
-      latency.set(r.name, l);
+    if (!hasCurl) continue;
+    for (const body of LATENCY_BODIES) {
+      for (const pair of LATENCY_PAIRS) {
+        for (const kind of LATENCY_KINDS) {
+          const s = started.get(kind.startsWith("TCP") ? pair.plain : pair.tls);
+          if (!s || (kind === "TCP h2c" && !hasH2load)) continue;
+          const key = `${pair.proxy}\n${body.label}\n${kind}`;
+          const ms = kind === "TCP h2c"
+            ? await h2cKeepAliveMs(s.url + body.path, dir)
+            : await keepAliveMs(s.url + body.path, kind === "TLS h2", body.bytes);
+          latency.set(key, [...(latency.get(key) ?? []), ms]);
+        }
+      }
     }
   }
   for (const [name, s] of started) {
@@ -763,68 +1080,117 @@ try {
 }
 
 const backendKind = useNginx ? "nginx (one worker, four ports)" : "one Deno process on four ports";
-console.log(
-  `sidekick proxy benchmark${
-    SMOKE ? " (smoke)" : ""
-  }: wrk -t2 -c${CONNECTIONS}, ${SECONDS} s cells, ` +
-    `${ROUNDS} interleaved round(s), medians; ${navigator.hardwareConcurrency} CPUs shared by ` +
-    `wrk, proxy and backends; backends: ${backendKind}; deno ${Deno.version.deno}; ` +
-    `${((performance.now() - t0) / 1000).toFixed(0)} s`,
-);
+const load = `load average ${load0} before, ${loadAverage()} after`;
+const took = `${((performance.now() - t0) / 1000).toFixed(0)} s`;
+if (LATENCY_ONLY) {
+  console.log(
+    `sidekick keep-alive latency: ${ROUNDS} round(s); ${navigator.hardwareConcurrency} CPUs; ` +
+      `backends: ${backendKind}; deno ${Deno.version.deno}; ${load}; ${took}`,
+  );
+} else {
+  console.log(
+    `sidekick proxy benchmark${SMOKE ? " (smoke)" : ""}: wrk -t2 -c${CONNECTIONS}, ` +
+      `${SECONDS} s cells, ${ROUNDS} interleaved round(s); ${navigator.hardwareConcurrency} CPUs ` +
+      `shared by wrk, proxy and backends; backends: ${backendKind}; deno ${Deno.version.deno}; ` +
+      `${load}; ${took}`,
+  );
+  console.log(
+    `figures: median over rounds [min–max]; ×floor: the ratio to the floor row of the same ` +
+      `round (bare; bare-w2 for two-core rows; bare-tls for TLS), median over rounds\n`,
+  );
+}
 const header = [
   "workload",
   "proxy",
   "req/s",
-  "vs direct",
+  "req/s ×floor",
   "CPU µs/req",
+  "CPU ×floor",
   "peak RSS MiB",
   "p99 ms",
   "errors",
 ];
 const body: string[][] = [];
-for (const w of [...WORKLOADS.map((w) => w.label), TLS_LABEL]) {
-  const base = results.get(`direct\n${w === TLS_LABEL ? SMALL.label : w}`);
-  const baseRps = base ? median(base.map((c) => c.rps)) : 0;
+for (const w of [...WORKLOADS, TLS_SMALL]) {
   for (const r of rows) {
-    const cs = results.get(`${r.name}\n${w}`);
+    const cs = results.get(`${r.name}\n${w.label}`);
     if (!cs) continue;
-    const rps = median(cs.map((c) => c.rps));
-    const rss = cs.map((c) => c.rssMiB).filter((x): x is number => x !== null);
+    const floor = r.floor ? results.get(`${r.floor}\n${w.label}`) : undefined;
+    const rss = nums(cs.map((c) => c?.rssMiB));
     body.push([
-      w,
+      w.label,
       r.name,
-      rps.toFixed(0),
-      baseRps ? (rps / baseRps).toFixed(2) : "-",
-      fixed(medianOrNull(cs.map((c) => c.cpuUsPerReq)), 1),
+      spread(nums(cs.map((c) => c?.rps)), 0),
+      floor ? spread(ratios(cs, floor, (c) => c.rps), 2) : "-",
+      spread(nums(cs.map((c) => c?.cpuUsPerReq)), 1),
+      floor ? spread(ratios(cs, floor, (c) => c.cpuUsPerReq), 2) : "-",
       rss.length ? Math.max(...rss).toFixed(1) : "-",
-      fixed(medianOrNull(cs.map((c) => c.p99ms)), 2),
-      String(cs.reduce((a, c) => a + c.errors, 0)),
+      spread(nums(cs.map((c) => c?.p99ms)), 2),
+      String(cs.reduce((a, c) => a + (c?.errors ?? 0), 0)),
     ]);
   }
 }
-printTable(header, body, 2);
+if (body.length) printTable(header, body, 2);
+
+const paired = PAIRED.flatMap((p) => {
+  const a = results.get(`${p.a}\n${p.w}`);
+  const b = results.get(`${p.b}\n${p.w}`);
+  if (!a || !b) return [];
+  const rs = ratios(a, b, (c) => p.cpu ? c.cpuUsPerReq : c.rps);
+  return [[p.what, p.target || "-", spread(rs, 2), rs.map((x) => x.toFixed(2)).join(" ")]];
+});
+if (paired.length) {
+  console.log(
+    "\nPaired ratios (the fair figures): each round's ratio, median over rounds [min–max]",
+  );
+  printTable(["measure", "target", "median [min–max]", "rounds"], paired, 2);
+}
+
 if (latency.size) {
   console.log(
-    "\nTLS keep-alive latency: 10 sequential GET 2 B on one connection (curl, handshake " +
-      "included), total ms, median",
+    `\nKeep-alive latency, ms per request: median of requests 2–${LATENCY_REQUESTS} on one ` +
+      `connection (curl; h2c: h2load), median over rounds [min–max]`,
   );
-  const show = (xs: (number | string)[]) => {
-    const nums = xs.filter((x): x is number => typeof x === "number");
-    return nums.length === xs.length
-      ? median(nums).toFixed(1)
-      : String(xs.find((x) => typeof x === "string"));
+  const show = (xs: (number | string)[] | undefined) => {
+    if (!xs) return "-";
+    const why = xs.find((x) => typeof x === "string");
+    return why !== undefined ? String(why) : spread(nums(xs), 2);
   };
-  printTable(
-    ["proxy", "HTTP/1.1", "HTTP/2"],
-    [...latency].map(([name, l]) => [name, show(l.h1), show(l.h2)]),
-    1,
-  );
+  const lines: string[][] = [];
+  for (const b of LATENCY_BODIES) {
+    for (const p of LATENCY_PAIRS) {
+      const cells = LATENCY_KINDS.map((k) => show(latency.get(`${p.proxy}\n${b.label}\n${k}`)));
+      if (cells.some((c) => c !== "-")) lines.push([b.label, p.proxy, ...cells]);
+    }
+  }
+  printTable(["body", "proxy", ...LATENCY_KINDS], lines, 2);
 }
 console.log(
   "\nCPU: the proxy's process tree, all threads (utime+stime) per request; direct: the backend " +
-    "is not charged. TLS rows' ratio is to the plain direct GET 2 B. nginx and haproxy run one " +
-    "worker/thread; caddy-pN has GOMAXPROCS=N; -w2 rows run two isolates.",
+    "is not charged. Floors: bare for one-core rows, bare-w2 for -w2, -p2 and go-sidekick " +
+    "(GOMAXPROCS=2), bare-tls for TLS rows (it sets TCP_NODELAY as sidekick does). nginx and haproxy " +
+    "run one worker/thread; caddy-pN and go-sidekick-pN have GOMAXPROCS=N; -w2 rows run two " +
+    "isolates; go-sidekick-tls GOMAXPROCS=1. Latency: TCP from the plain row (direct is the " +
+    "backend itself; sidekick, sidekick-w2, go-sidekick-p1, bare), TLS from the -tls row.",
 );
+for (const s of skipped) console.log(`skipped: ${s}`);
+if (values.json) {
+  const raw = {
+    deno: Deno.version.deno,
+    seconds: SECONDS,
+    rounds: ROUNDS,
+    connections: CONNECTIONS,
+    latencyRequests: LATENCY_REQUESTS,
+    loadAverage: { before: load0, after: loadAverage() },
+    floors: Object.fromEntries(rows.map((r) => [r.name, r.floor || null])),
+    // Keys "row | workload" and "proxy | body | kind"; a round's value is null where not measured.
+    cells: Object.fromEntries([...results].map(([k, v]) => [k.replaceAll("\n", " | "), v])),
+    latencyMs: Object.fromEntries([...latency].map(([k, v]) => [k.replaceAll("\n", " | "), v])),
+    skipped,
+    failed,
+  };
+  await Deno.writeTextFile(values.json, JSON.stringify(raw, null, 1) + "\n");
+}
 if (failed.length) {
   for (const f of failed) console.error(`bench: FAILED: ${f}`);
   Deno.exit(1);

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { Backend, type Transition } from "../lib/shared/backend.ts";
-import { Pool } from "../lib/shared/pool.ts";
 
 function make(endpoint = "http://127.0.0.1:9001", site = 1, now = 1000) {
   const events: Transition[] = [];
@@ -82,68 +81,4 @@ Deno.test("shared cells: backends of one endpoint share in-flight; one DOWN repo
 
 Deno.test("the origin drops the endpoint's path", () => {
   assert.equal(make("http://h:9000/api").b.origin, "http://h:9000");
-});
-
-Deno.test("pool: the first site with an UP backend serves; failover and fail-back", () => {
-  const s1 = [make("http://a:1", 1).b, make("http://a:2", 1).b];
-  const s2 = [make("http://b:1", 2).b];
-  const pool = new Pool([s1, s2], "least");
-  assert.equal(pool.pick(), undefined);
-  assert.equal(pool.online(), false);
-  s2[0].markUp();
-  assert.equal(pool.pick(), s2[0]);
-  s1[1].markUp();
-  assert.equal(pool.pick(), s1[1], "site 1 takes over as soon as one of its backends is UP");
-  assert.deepEqual(pool.activeSite(), [s1[1]]);
-  s1[1].markDown("x");
-  assert.equal(pool.pick(), s2[0]);
-  assert.equal(pool.backends.length, 3);
-});
-
-Deno.test("pool: least spreads over the active site's UP backends only", () => {
-  const site = [make("http://a:1").b, make("http://a:2").b, make("http://a:3").b];
-  site[0].markUp();
-  site[2].markUp();
-  const pool = new Pool([site], "least");
-  const seen = new Set<string>();
-  for (let i = 0; i < 200; i++) seen.add(pool.pick()!.endpoint);
-  assert.deepEqual([...seen].sort(), ["http://a:1", "http://a:3"]);
-  site[0].begin();
-  for (let i = 0; i < 50; i++) assert.equal(pool.pick(), site[2]);
-});
-
-Deno.test("slow start: a recovered backend's share ramps up linearly over the window", () => {
-  let now = 0;
-  const make = (endpoint: string) =>
-    new Backend(endpoint, 1, endpoint + "/health", () => {}, 0, {
-      state: new Int32Array(1),
-      stateIndex: 0,
-      inflight: new Int32Array(1),
-      inflightIndex: 0,
-      since: new Float64Array(1),
-    });
-  const [a, b] = [make("http://a"), make("http://b")];
-  a.markUp(0);
-  b.markUp(0);
-  assert.equal(b.upSince, 0, "a first UP takes its full share at once");
-  let seed = 1;
-  const random = () => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
-  const pool = new Pool([[a, b]], "random", random, { slowStartMs: 10_000, now: () => now });
-  const shareOfB = () => {
-    let n = 0;
-    for (let i = 0; i < 20_000; i++) if (pool.pick() === b) n++;
-    return n / 20_000;
-  };
-  assert.ok(Math.abs(shareOfB() - 0.5) < 0.02, "fair before");
-  b.markDown("refused", 1_000);
-  b.markUp(2_000);
-  assert.equal(b.upSince, 2_000);
-  now = 2_000;
-  assert.ok(shareOfB() < 0.01, "nothing at the start of the window");
-  now = 4_500; // a quarter into it
-  assert.ok(Math.abs(shareOfB() - 0.125) < 0.02, `${shareOfB()}`);
-  now = 7_000; // half
-  assert.ok(Math.abs(shareOfB() - 0.25) < 0.02);
-  now = 12_000; // past it
-  assert.ok(Math.abs(shareOfB() - 0.5) < 0.02);
 });

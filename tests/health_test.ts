@@ -5,14 +5,16 @@ import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
 import type { Transport } from "../lib/upstream/transport.ts";
 import { waitFor } from "./helpers/backends.ts";
 
-/** A transport whose answers the test scripts; records when each check started. */
+/** A transport whose answers the test scripts; records when each check started, and of what. */
 function fakeTransport(answer: (url: string, signal: AbortSignal) => Promise<Response>) {
   const starts: number[] = [];
+  const urls: string[] = [];
   let active = 0;
   let maxActive = 0;
   const transport: Transport = {
     async fetch(url, init) {
       starts.push(performance.now());
+      urls.push(url);
       active++;
       maxActive = Math.max(maxActive, active);
       try {
@@ -23,10 +25,27 @@ function fakeTransport(answer: (url: string, signal: AbortSignal) => Promise<Res
     },
     close() {},
   };
-  return { transport, starts, maxActive: () => maxActive };
+  return {
+    transport,
+    starts,
+    maxActive: () => maxActive,
+    /** Checks started of `b`. */
+    checksOf: (b: Backend) => urls.filter((u) => u === b.healthUrl).length,
+  };
 }
 
 const backend = () => new Backend("http://b:1", 1, "http://b:1/health", () => {});
+
+/**
+ * A backend whose health checks always fail (answered 503 by {@linkcode answerWitness}): in the
+ * same optimistic checker as the backend under test, with no jitter, it is checked every `d`, so
+ * its next checks prove that a loop which had not stopped would have checked again.
+ */
+const witness = () => new Backend("http://w:1", 1, "http://w:1/health", () => {});
+
+/** 503 for the witness's health URL, else `status`. */
+const answerWitness = (url: string, status: number) =>
+  Promise.resolve(new Response("", { status: url === "http://w:1/health" ? 503 : status }));
 
 Deno.test("first check is immediate, then d, then d + [0, d) jitter", async () => {
   const { transport, starts } = fakeTransport(() => Promise.resolve(new Response("ok")));
@@ -118,27 +137,34 @@ Deno.test("the timeout bounds the whole check, body included", async () => {
 
 Deno.test("optimistic: no checks while UP; a passive ejection restarts the loop", async () => {
   let status = 200;
-  const { transport, starts } = fakeTransport(() => Promise.resolve(new Response("", { status })));
+  const { transport, checksOf } = fakeTransport((url) => answerWitness(url, status));
   const b = backend();
-  const checker = new HealthChecker([b], transport, {
+  const w = witness();
+  const checker = new HealthChecker([b, w], transport, {
     intervalMs: 20,
     timeoutMs: 1000,
     optimistic: true,
+    random: () => 0,
   });
+  const witnessChecks = async (more: number) => {
+    const n = checksOf(w) + more;
+    await waitFor(() => checksOf(w) >= n, `${more} more checks of the witness`);
+  };
   await checker.start();
   assert.equal(b.up, true);
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(starts.length, 1, "the loop stopped once UP");
+  assert.equal(w.up, false);
+  await witnessChecks(3);
+  assert.equal(checksOf(b), 1, "the loop stopped once UP");
   status = 503;
   b.markDown("connection reset");
   checker.backendDown(b);
   checker.backendDown(b); // a second notice must not start a second loop
-  await waitFor(() => starts.length >= 3, "checks while DOWN");
+  await waitFor(() => checksOf(b) >= 3, "checks while DOWN");
   status = 200;
   await waitFor(() => b.up, "recovered");
-  const n = starts.length;
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(starts.length, n, "stopped again once UP");
+  const n = checksOf(b);
+  await witnessChecks(3);
+  assert.equal(checksOf(b), n, "stopped again once UP");
   checker.stop();
 });
 
@@ -286,22 +312,25 @@ Deno.test("rise 2: passes seen while UP do not count towards a later recovery", 
 });
 
 Deno.test("optimistic with rise 3: the loop keeps checking until the third pass", async () => {
-  const { transport, starts } = fakeTransport(() => Promise.resolve(new Response("")));
+  const { transport, checksOf } = fakeTransport((url) => answerWitness(url, 200));
   const b = backend();
-  const checker = new HealthChecker([b], transport, {
+  const w = witness();
+  const checker = new HealthChecker([b, w], transport, {
     intervalMs: 10,
     timeoutMs: 1000,
     optimistic: true,
     rise: 3,
+    random: () => 0,
   });
   await checker.start();
   assert.equal(b.up, true, "first pass of a new backend");
-  assert.equal(starts.length, 1);
+  assert.equal(checksOf(b), 1);
   b.markDown("connection reset");
   checker.backendDown(b);
   await waitFor(() => b.up, "recovered");
-  assert.equal(starts.length, 4, "three checks after the ejection, the loop stopped at the third");
-  await new Promise((r) => setTimeout(r, 60));
-  assert.equal(starts.length, 4, "no checks once UP again");
+  assert.equal(checksOf(b), 4, "three checks after the ejection, the loop stopped at the third");
+  const more = checksOf(w) + 3;
+  await waitFor(() => checksOf(w) >= more, "three more checks of the witness");
+  assert.equal(checksOf(b), 4, "no checks once UP again");
   checker.stop();
 });

@@ -10,30 +10,20 @@ import {
 } from "../lib/output/metrics.ts";
 import { Pool } from "../lib/shared/pool.ts";
 import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
+import { requestRecord } from "./helpers/records.ts";
 import { Stats } from "../lib/shared/stats.ts";
-import { assertPromtoolClean } from "./helpers/promtool.ts";
+import { promtoolCheckStep } from "./helpers/promtool.ts";
 
 function rec(endpoint: string, overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
-  return {
-    kind: "request",
+  return requestRecord({
     endpoint,
-    site: 1,
-    method: "GET",
-    path: "/",
-    rawQuery: "",
-    status: 200,
-    start: 0,
     latencyMs: 12,
     ttfbMs: 5,
-    client: "127.0.0.1",
     requestHeaders: new Headers({ host: "h" }),
     responseHeaders: new Headers(),
-    requestBodyBytes: 0,
     responseBodyBytes: 2_000_000,
-    error: "",
-    completed: true,
     ...overrides,
-  };
+  });
 }
 
 Deno.test("formatValue writes Go's shortest %g", () => {
@@ -59,7 +49,7 @@ Deno.test("label values are escaped", () => {
   assert.equal(escapeLabelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
 });
 
-Deno.test("renderMetrics: every site's endpoints, families sorted, HELP/TYPE, promtool-clean", async () => {
+Deno.test("renderMetrics: every site's endpoints, families sorted, HELP/TYPE, promtool-clean", async (t) => {
   const stats = new Stats();
   stats.observe(rec("http://a:9000"));
   stats.observe(rec("http://a:9000", { status: 503, latencyMs: 700 }));
@@ -106,7 +96,7 @@ Deno.test("renderMetrics: every site's endpoints, families sorted, HELP/TYPE, pr
   const names = lines.filter((l) => l.startsWith("# TYPE ")).map((l) => l.split(" ")[2]);
   assert.deepEqual(names, [...names].sort());
   assert.ok(text.endsWith("\n"));
-  await assertPromtoolClean(text);
+  await promtoolCheckStep(t, text);
 });
 
 Deno.test("an endpoint listed in two sites gets one series per counter and two up gauges", () => {
@@ -122,7 +112,7 @@ Deno.test("an endpoint listed in two sites gets one series per counter and two u
   assert.ok(text.includes('sidekick_requests_in_flight{endpoint="http://a:9000"} 3'));
 });
 
-Deno.test("the handler reads the current pool, answers any method, gzips on request", async () => {
+Deno.test("the handler reads the current pool, answers any method, gzips on request", async (t) => {
   const noop = () => {};
   const backends = [
     new Backend("http://127.0.0.1:1", 1, "http://127.0.0.1:1/", noop),
@@ -143,7 +133,7 @@ Deno.test("the handler reads the current pool, answers any method, gzips on requ
   assert.ok(text.includes("sidekick_trace_lines_dropped_total 7"));
   assert.ok(text.includes("promhttp_metric_handler_requests_in_flight 1"));
   assert.ok(text.includes("process_resident_memory_bytes "));
-  await assertPromtoolClean(text);
+  await promtoolCheckStep(t, text);
 
   const gz = await handler(
     new Request("http://x/.prometheus/metrics", { headers: { "accept-encoding": "gzip" } }),

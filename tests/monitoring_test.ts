@@ -5,13 +5,15 @@
  * exports (so renaming a metric fails here until the rules and the dashboard follow), and that the
  * Kubernetes PrometheusRule is what `tools/prometheus_rule.ts` generates from the rules file.
  *
- * The promtool parts are skipped with a warning where promtool is missing, as in
- * `helpers/promtool.ts`; everything else always runs.
+ * The tests that need promtool are ignored, with the reason in their names, where promtool is
+ * missing (see `helpers/tools.ts`); everything else always runs.
  */
 
 import assert from "node:assert/strict";
 import { startBackend } from "./helpers/backends.ts";
 import { startSidekick } from "./helpers/sidekick_process.ts";
+import { promtool } from "./helpers/promtool.ts";
+import { needing } from "./helpers/tools.ts";
 import { PROMETHEUS_RULE_PATH, prometheusRule, RULES_PATH } from "../tools/prometheus_rule.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -23,26 +25,14 @@ const read = (path: string) => Deno.readTextFile(ROOT + path);
 // ---------------------------------------------------------------------------------------------
 // promtool
 
-/** Runs promtool in the repository root; undefined (and a warning) when it is not installed. */
-async function promtool(args: string[]): Promise<{ code: number; out: string } | undefined> {
-  let output;
-  try {
-    output = await new Deno.Command("promtool", {
-      args,
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    })
-      .output();
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-    console.warn(
-      `promtool not installed (apt-get install prometheus): 'promtool ${args[0]} ${
-        args[1]
-      }' skipped`,
-    );
-    return undefined;
-  }
+/** Runs promtool in the repository root (tests that call it are ignored where it is missing). */
+async function runPromtool(args: string[]): Promise<{ code: number; out: string }> {
+  const output = await new Deno.Command("promtool", {
+    args,
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
   const dec = new TextDecoder();
   return { code: output.code, out: dec.decode(output.stdout) + dec.decode(output.stderr) };
 }
@@ -353,53 +343,65 @@ Deno.test("dashboard: graphs traffic, errors, latency, backend state, in-flight,
   }
 });
 
-Deno.test("dashboard: promtool accepts every PromQL expression (variables substituted)", async () => {
-  const exprs = dashboardExpressions(await dashboard());
-  // A rules file with one recording rule per expression: `promtool check rules` parses them all.
-  const rules = "groups:\n  - name: dashboard\n    rules:\n" +
-    exprs.map(({ expr }, i) =>
-      `      - record: dashboard_expr_${i}\n        expr: ${JSON.stringify(expr)}\n`
-    )
-      .join("");
-  const file = await Deno.makeTempFile({ suffix: ".yml" });
-  try {
-    await Deno.writeTextFile(file, rules);
-    const r = await promtool(["check", "rules", file]);
-    if (!r) return;
-    assert.equal(
-      r.code,
-      0,
-      `promtool check rules on the dashboard's expressions:\n${r.out}\n` +
-        exprs.map(({ where, expr }, i) => `dashboard_expr_${i}: ${where}: ${expr}`).join("\n"),
-    );
-    assert.match(r.out, new RegExp(`SUCCESS: ${exprs.length} rules found`));
-  } finally {
-    await Deno.remove(file);
-  }
+Deno.test({
+  ...needing(
+    "dashboard: promtool accepts every PromQL expression (variables substituted)",
+    promtool,
+  ),
+  fn: async () => {
+    const exprs = dashboardExpressions(await dashboard());
+    // A rules file with one recording rule per expression: `promtool check rules` parses them all.
+    const rules = "groups:\n  - name: dashboard\n    rules:\n" +
+      exprs.map(({ expr }, i) =>
+        `      - record: dashboard_expr_${i}\n        expr: ${JSON.stringify(expr)}\n`
+      )
+        .join("");
+    const file = await Deno.makeTempFile({ suffix: ".yml" });
+    try {
+      await Deno.writeTextFile(file, rules);
+      const r = await runPromtool(["check", "rules", file]);
+      assert.equal(
+        r.code,
+        0,
+        `promtool check rules on the dashboard's expressions:\n${r.out}\n` +
+          exprs.map(({ where, expr }, i) => `dashboard_expr_${i}: ${where}: ${expr}`).join("\n"),
+      );
+      assert.match(r.out, new RegExp(`SUCCESS: ${exprs.length} rules found`));
+    } finally {
+      await Deno.remove(file);
+    }
+  },
 });
 
 // ---------------------------------------------------------------------------------------------
 // The rules
 
-Deno.test("rules: promtool check rules is clean and finds every rule this test reads", async () => {
-  const rules = parseRules(await read(RULES_PATH));
-  const r = await promtool(["check", "rules", RULES_PATH]);
-  if (!r) return;
-  assert.equal(r.code, 0, r.out);
-  assert.match(r.out, new RegExp(`SUCCESS: ${rules.length} rules found`), r.out);
-  assert.doesNotMatch(r.out, /WARNING|warn/i);
+Deno.test({
+  ...needing("rules: promtool check rules is clean and finds every rule this test reads", promtool),
+  fn: async () => {
+    const rules = parseRules(await read(RULES_PATH));
+    const r = await runPromtool(["check", "rules", RULES_PATH]);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, new RegExp(`SUCCESS: ${rules.length} rules found`), r.out);
+    assert.doesNotMatch(r.out, /WARNING|warn/i);
+  },
 });
 
-Deno.test("rules: promtool test rules passes every unit test in deploy/prometheus/tests", async () => {
-  const files: string[] = [];
-  for await (const e of Deno.readDir(ROOT + RULE_TESTS_DIR)) {
-    if (e.isFile && e.name.endsWith(".yml")) files.push(`${RULE_TESTS_DIR}/${e.name}`);
-  }
-  assert.ok(files.length > 0);
-  const r = await promtool(["test", "rules", ...files.sort()]);
-  if (!r) return;
-  assert.equal(r.code, 0, r.out);
-  assert.equal(r.out.match(/SUCCESS/g)?.length, files.length, r.out);
+Deno.test({
+  ...needing(
+    "rules: promtool test rules passes every unit test in deploy/prometheus/tests",
+    promtool,
+  ),
+  fn: async () => {
+    const files: string[] = [];
+    for await (const e of Deno.readDir(ROOT + RULE_TESTS_DIR)) {
+      if (e.isFile && e.name.endsWith(".yml")) files.push(`${RULE_TESTS_DIR}/${e.name}`);
+    }
+    assert.ok(files.length > 0);
+    const r = await runPromtool(["test", "rules", ...files.sort()]);
+    assert.equal(r.code, 0, r.out);
+    assert.equal(r.out.match(/SUCCESS/g)?.length, files.length, r.out);
+  },
 });
 
 Deno.test("rules: each alert has a severity, a summary, a description, a runbook, and a threshold label that matches its expression", async () => {

@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
-import { Backend } from "../lib/shared/backend.ts";
 import {
   classifyFetchError,
   type Failure,
   RESPONSE_TIMEOUT,
 } from "../lib/upstream/fetch_errors.ts";
-import { Pool } from "../lib/shared/pool.ts";
 import { ReplayMemory, RetryBudget, retryReason } from "../lib/data/retry.ts";
 
 function failure(kind: Failure["kind"], beforeSend: boolean): Failure {
@@ -73,22 +71,6 @@ Deno.test("ReplayMemory: reservations beyond the bound are refused until release
   memory.release(60);
   assert.equal(memory.reserve(100), true);
   assert.equal(memory.held, 100);
-});
-
-Deno.test("pickExcept: another UP backend of the site first, then the next sites", () => {
-  const make = (endpoint: string, site: number) => {
-    const b = new Backend(endpoint, site, endpoint + "/health", () => {});
-    b.markUp();
-    return b;
-  };
-  const [a, b] = [make("http://a", 1), make("http://b", 1)];
-  const c = make("http://c", 2);
-  const pool = new Pool([[a, b], [c]], "least");
-  assert.equal(pool.pickExcept([a]), b);
-  assert.equal(pool.pickExcept([a, b]), c);
-  b.markDown("refused");
-  assert.equal(pool.pickExcept([a]), c, "a DOWN backend is no candidate");
-  assert.equal(pool.pickExcept([a, c]), undefined);
 });
 
 Deno.test("RetryBudget in shared memory: two isolates' views spend one budget", () => {

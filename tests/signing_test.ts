@@ -3,8 +3,8 @@
  * `deno run` flags, key and password in the same environment variables) over a temporary `dist/`
  * holding every release file, with a throwaway key pair; then minisign itself checks the result.
  *
- * The tests that need minisign are skipped with a warning where it is not installed (Debian/Ubuntu
- * package `minisign`, which `.ci/run` and the release workflow install).
+ * The tests that need minisign are ignored, with the reason in their names, where it is not
+ * installed (Debian/Ubuntu package `minisign`, which `.ci/run` and the release workflow install).
  */
 
 import assert from "node:assert/strict";
@@ -21,25 +21,13 @@ import {
   uploadFiles,
 } from "../tools/sign_release.ts";
 import { TARGETS } from "../tools/compile.ts";
+import { needing, probeTool } from "./helpers/tools.ts";
 
 const SCRIPT = new URL("../tools/sign_release.ts", import.meta.url).href;
 const PASSWORD = "correct horse battery staple";
 const dec = new TextDecoder();
 
-async function minisignInstalled(): Promise<boolean> {
-  try {
-    return (await new Deno.Command("minisign", { args: ["-v"], stdout: "null", stderr: "null" })
-      .output()).success;
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-    return false;
-  }
-}
-
-const HAVE_MINISIGN = await minisignInstalled();
-if (!HAVE_MINISIGN) {
-  console.warn("minisign not installed (apt-get install minisign): signing tests skipped");
-}
+const MINISIGN = await probeTool("minisign", ["-v"], "apt-get install minisign");
 
 interface Run {
   code: number;
@@ -205,9 +193,10 @@ Deno.test("sign_release: without minisign on PATH it fails in one line", async (
 });
 
 Deno.test({
-  name:
+  ...needing(
     "sign_release: a throwaway key pair, a dist/ signed as the release does, checked by minisign",
-  ignore: !HAVE_MINISIGN,
+    MINISIGN,
+  ),
   fn: async (t) => {
     const dir = await Deno.makeTempDir({ prefix: "sidekick-signing-" });
     try {

@@ -1,28 +1,17 @@
 import assert from "node:assert/strict";
 import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
+import { requestRecord } from "./helpers/records.ts";
 import { DURATION_BUCKETS, exchangeSizes, Stats } from "../lib/shared/stats.ts";
 
 function rec(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
-  return {
-    kind: "request",
-    endpoint: "http://127.0.0.1:9001",
-    site: 1,
-    method: "GET",
-    path: "/",
-    rawQuery: "",
-    status: 200,
-    start: 0,
+  return requestRecord({
     latencyMs: 10,
     ttfbMs: 5,
-    client: "127.0.0.1",
     requestHeaders: new Headers({ host: "h" }),
     responseHeaders: new Headers({ "content-length": "10" }),
-    requestBodyBytes: 0,
     responseBodyBytes: 10,
-    error: "",
-    completed: true,
     ...overrides,
-  };
+  });
 }
 
 Deno.test("exchangeSizes: headers, synthesised Content-Length, status line, first Set-Cookie", () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { Transition } from "../lib/shared/backend.ts";
 import { makeConfig } from "../lib/config/config.ts";
 import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
+import { healthRecord, requestRecord } from "./helpers/records.ts";
 import {
   formatDebugJson,
   formatDebugText,
@@ -20,38 +21,22 @@ const plain = { json: false, debug: false, colors: false };
 
 /** A health-check record as lib/control/health.ts builds it. */
 function health(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
-  return {
-    kind: "health",
+  return healthRecord({
     endpoint: "http://127.0.0.1:9000",
-    site: 1,
-    method: "GET",
     path: "/minio/health/cluster",
-    rawQuery: "",
-    status: 200,
     start: T0,
     latencyMs: 1.4061,
     ttfbMs: 1.2,
-    client: "",
-    requestHeaders: null,
     responseHeaders: new Headers({ "content-length": "0" }),
-    requestBodyBytes: 0,
-    responseBodyBytes: 0,
-    error: "",
-    completed: true,
     ...overrides,
-  };
+  });
 }
 
 /** A proxied request record as lib/data/proxy.ts builds it. */
 function request(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
-  return {
-    kind: "request",
-    endpoint: "http://127.0.0.1:9001",
-    site: 1,
+  return requestRecord({
     method: "PUT",
     path: "/bucket/object",
-    rawQuery: "",
-    status: 200,
     start: T0 - 250,
     latencyMs: 250,
     ttfbMs: 200,
@@ -64,11 +49,8 @@ function request(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
     }),
     responseHeaders: new Headers({ etag: '"abc"', server: "MinIO" }),
     requestBodyBytes: 1000,
-    responseBodyBytes: 0,
-    error: "",
-    completed: true,
     ...overrides,
-  };
+  });
 }
 
 Deno.test("state-change text lines, as the Go sidekick writes them", () => {

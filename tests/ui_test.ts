@@ -2,10 +2,24 @@ import assert from "node:assert/strict";
 import { Backend } from "../lib/shared/backend.ts";
 import { Pool } from "../lib/shared/pool.ts";
 import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
+import { waitFor } from "./helpers/backends.ts";
+import { requestRecord } from "./helpers/records.ts";
 import { Stats } from "../lib/shared/stats.ts";
 import { createTableUi, renderTable, TABLE_COLUMNS, tableRows } from "../lib/output/ui.ts";
 
 const noop = () => {};
+
+/** Resolves once a `setInterval` of `ms` started now has fired `n` times. */
+function intervalTicks(ms: number, n: number): Promise<void> {
+  return new Promise((resolve) => {
+    let ticks = 0;
+    const id = setInterval(() => {
+      if (++ticks < n) return;
+      clearInterval(id);
+      resolve();
+    }, ms);
+  });
+}
 
 function poolOf(sizes: number[], created: number): Pool {
   let port = 9000;
@@ -21,25 +35,15 @@ function poolOf(sizes: number[], created: number): Pool {
 }
 
 function request(endpoint: string, latencyMs: number, status = 200): ExchangeRecord {
-  return {
-    kind: "request",
+  return requestRecord({
     endpoint,
-    site: 1,
-    method: "GET",
-    path: "/",
-    rawQuery: "",
     status,
-    start: 0,
     latencyMs,
-    ttfbMs: 0,
-    client: "127.0.0.1",
     requestHeaders: new Headers({ host: "h", "content-length": "2048" }),
     responseHeaders: new Headers(),
     requestBodyBytes: 2048,
     responseBodyBytes: 100,
-    error: "",
-    completed: true,
-  };
+  });
 }
 
 Deno.test("renderTable: box drawing, padding to the widest cell, no colours when off", () => {
@@ -127,10 +131,7 @@ Deno.test("createTableUi: alternate screen, repaint in place, restore and a last
     intervalMs: 20,
   });
   ui.status("sidekick: listening on '127.0.0.1:8080'");
-  const deadline = Date.now() + 5_000;
-  while (chunks.filter((c) => c.startsWith("\x1b[H")).length < 3 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(() => chunks.filter((c) => c.startsWith("\x1b[H")).length >= 3, "three frames");
   await ui.stop();
   assert.ok(chunks[0].includes("\x1b[?1049h") && chunks[0].includes("\x1b[?25l"));
   const frames = chunks.filter((c) => c.startsWith("\x1b[H"));
@@ -142,6 +143,8 @@ Deno.test("createTableUi: alternate screen, repaint in place, restore and a last
   assert.ok(tail[0].includes("\x1b[?25h\x1b[?1049l"), JSON.stringify(tail[0]));
   assert.ok(tail[1].startsWith("┌") && tail[1].includes("│ 2nd "));
   const after = chunks.length;
-  await new Promise((r) => setTimeout(r, 60));
+  // Timers fire in deadline order: once an interval of the table's period, started after stop,
+  // has ticked three times, a redraw timer that stop failed to clear would have fired too.
+  await intervalTicks(20, 3);
   assert.equal(chunks.length, after, "no frame after stop");
 });

@@ -20,7 +20,7 @@ import {
   type SidekickProcess,
   startSidekick,
 } from "../helpers/sidekick_process.ts";
-import { assertPromtoolClean } from "../helpers/promtool.ts";
+import { promtoolCheckStep } from "../helpers/promtool.ts";
 
 const FAST = ["--health-path", "/health", "--health-duration", "100ms"];
 
@@ -219,7 +219,7 @@ Deno.test("uploads keep Content-Length with --debug --json tracing; rx counts th
   }
 });
 
-Deno.test("metrics count proxied requests of every site, health checks apart; promtool-clean", async () => {
+Deno.test("metrics count proxied requests of every site, health checks apart; promtool-clean", async (t) => {
   const [b1, b2] = await startBackends(2);
   const sk = await startSidekick(["--trace", "", ...FAST, b1.url, b2.url]);
   const up = (text: string, b: TestBackend, site: number) =>
@@ -257,7 +257,7 @@ Deno.test("metrics count proxied requests of every site, health checks apart; pr
       assert.ok(v(name)! > 0, name);
     }
     assert.ok(v("process_start_time_seconds")! > 1e9);
-    await assertPromtoolClean(text);
+    await promtoolCheckStep(t, text);
   } finally {
     await sk.stop();
     await closeAll([b1, b2]);

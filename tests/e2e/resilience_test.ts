@@ -23,16 +23,22 @@ async function get(url: string): Promise<{ status: number; text: string }> {
   return { status: res.status, text: await res.text() };
 }
 
-/** Sends requests from `concurrency` loops for `ms` milliseconds; returns every outcome. */
+/**
+ * Sends requests from `concurrency` loops for `ms` milliseconds, or until `until` settles when
+ * given (a promise that settles, by success or by a `waitFor` timeout); returns every outcome.
+ */
 async function load(
   url: string,
-  ms: number,
+  ms: number | Promise<unknown>,
   concurrency = 8,
 ): Promise<{ status: number; at: number }[]> {
-  const until = Date.now() + ms;
+  let running = true;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  if (typeof ms === "number") timer = setTimeout(() => (running = false), ms);
+  else ms.finally(() => (running = false)).catch(() => {});
   const results: { status: number; at: number }[] = [];
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (Date.now() < until) {
+    while (running) {
       try {
         const res = await fetch(url);
         await res.body?.cancel();
@@ -42,6 +48,7 @@ async function load(
       }
     }
   }));
+  clearTimeout(timer);
   return results;
 }
 
@@ -148,9 +155,11 @@ Deno.test("a backend killed under load: traffic moves to the others within momen
     await sk.waitHealthy();
     await waitFor(() => backends.every((b) => b.healthChecks > 0), "first health round");
     await waitFor(async () => (await get(sk.url + "/")).status === 200, "serving");
-    const killAt = Date.now() + 300;
+    let killAt = Infinity;
     const killed = (async () => {
-      await new Promise((r) => setTimeout(r, 300));
+      const before = backends[0].seen.length;
+      await waitFor(() => backends[0].seen.length >= before + 30, "load reaching the backend");
+      killAt = Date.now();
       await backends[0].close();
     })();
     const results = await load(sk.url + "/", 1500, 8);
@@ -236,13 +245,23 @@ Deno.test({
       await sk.waitHealthy();
       await waitFor(() => backends.every((b) => b.healthChecks > 0), "first health round");
       const checks = backends[0].healthChecks;
+      const served = () => backends[0].seen.length + backends[1].seen.length;
+      const moreTraffic = async (what: string) => {
+        const n = served() + 50;
+        await waitFor(() => served() >= n, what);
+      };
+      const hangups = () => sk.stdout.filter((l) => /caught signal 'hangup'/.test(l)).length;
+      // Each reload starts under traffic once the previous one was taken; traffic goes on after
+      // the last one.
       const hups = (async () => {
-        for (let i = 0; i < 3; i++) {
-          await new Promise((r) => setTimeout(r, 250));
+        for (let i = 1; i <= 3; i++) {
+          await moreTraffic(`traffic before reload ${i}`);
           sk.kill("SIGHUP");
+          await waitFor(() => hangups() === i, `reload ${i} taken`);
         }
+        await moreTraffic("traffic after the last reload");
       })();
-      const results = await load(sk.url + "/", 1500, 6);
+      const results = await load(sk.url + "/", hups, 6);
       await hups;
       assert.ok(results.length > 100, `only ${results.length} requests`);
       assert.deepEqual(results.filter((r) => r.status !== 200), [], "no failed request");

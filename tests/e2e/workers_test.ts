@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { startBackend, startBackends, waitFor } from "../helpers/backends.ts";
 import { RUN_ARGS, runSidekick, startSidekick } from "../helpers/sidekick_process.ts";
 import { scrapeSum, sumSamples } from "../helpers/metrics_text.ts";
+import { needing, probeTool } from "../helpers/tools.ts";
 
 /** A client that opens a new connection per request, so the kernel spreads them over workers. */
 function freshConnections(): Deno.HttpClient {
@@ -210,42 +211,37 @@ Deno.test("--workers: bad values are one line naming the flag, exit 2", async ()
   }
 });
 
-Deno.test("the default worker count follows the CPUs this process may use (affinity)", async () => {
-  let taskset = true;
-  try {
-    await new Deno.Command("taskset", { args: ["-c", "0", "true"] }).output();
-  } catch {
-    taskset = false;
-  }
-  if (!taskset || Deno.build.os !== "linux") {
-    console.warn("taskset not available: affinity not checked");
-    return;
-  }
-  const backend = await startBackend("b1");
-  const child = new Deno.Command("taskset", {
-    args: ["-c", "0", Deno.execPath(), ...RUN_ARGS, "--address", "127.0.0.1:0", backend.url],
-    stdout: "piped",
-    stderr: "null",
-    stdin: "null",
-  }).spawn();
-  try {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes("listening on")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
+const taskset = await probeTool("taskset", ["-c", "0", "true"], "apt-get install util-linux");
+
+Deno.test({
+  ...needing("the default worker count follows the CPUs this process may use (affinity)", taskset),
+  fn: async () => {
+    const backend = await startBackend("b1");
+    const child = new Deno.Command("taskset", {
+      args: ["-c", "0", Deno.execPath(), ...RUN_ARGS, "--address", "127.0.0.1:0", backend.url],
+      stdout: "piped",
+      stderr: "null",
+      stdin: "null",
+    }).spawn();
+    try {
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes("listening on")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      reader.releaseLock();
+      assert.match(
+        text,
+        /listening on '127\.0\.0\.1:\d+'\n/,
+        "one CPU: one isolate, no worker count",
+      );
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+      await backend.close();
     }
-    reader.releaseLock();
-    assert.match(
-      text,
-      /listening on '127\.0\.0\.1:\d+'\n/,
-      "one CPU: one isolate, no worker count",
-    );
-  } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    await child.stdout.cancel().catch(() => {});
-    await backend.close();
-  }
+  },
 });
