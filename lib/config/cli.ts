@@ -36,13 +36,27 @@ export type CliOutcome =
 /** How a flag's value is read. */
 type FlagKind = "string" | "bool" | "int" | "duration" | "status" | "size";
 
-/** One row of the flag table. */
+/** Where a flag's value goes: a {@linkcode Config} field, or `--help`/`--version` themselves. */
+type FlagTarget = keyof Config | "help" | "version";
+
+/**
+ * One row of the flag table. The row is the flag: its parsing (by `kind`, then `parse`), its
+ * checks and where its value goes (`key`) are all here, so a new flag is one row plus its
+ * {@linkcode Config} field.
+ */
 interface FlagSpec {
   /** Long name, without dashes. */
   readonly name: string;
   /** Short alias, without dashes. */
   readonly alias?: string;
   readonly kind: FlagKind;
+  /** Where the value is stored (a `status` flag appends to its list). */
+  readonly key: FlagTarget;
+  /**
+   * Checks (and may normalise) a `string` flag's value: the value to store, or an error message
+   * without the flag's name (it is prefixed).
+   */
+  readonly parse?: (value: string) => { value: string } | { error: string };
   /** Help text (the default is appended from {@linkcode FlagSpec.defaultText}). */
   readonly usage: string;
   /** Shown as `(default: …)` in the help. */
@@ -61,6 +75,9 @@ interface FlagSpec {
   readonly zeroOk?: boolean;
 }
 
+/** The values of `--host-balance`. */
+const HOST_BALANCES: readonly string[] = ["least", "random", "ewma"] satisfies HostBalance[];
+
 const DURATION_EXPECTS = "a duration such as 500ms, 5s or 1m30s, or a number of seconds";
 const PATH_EXPECTS = "a path such as /minio/health/live";
 const FILE_EXPECTS = "a file path";
@@ -69,6 +86,7 @@ const FILE_EXPECTS = "a file path";
 const FLAGS: readonly FlagSpec[] = [
   {
     name: "address",
+    key: "address",
     alias: "a",
     kind: "string",
     usage: "listening address for sidekick",
@@ -77,6 +95,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "health-path",
+    key: "healthPath",
     alias: "p",
     kind: "string",
     usage: "health check path",
@@ -84,6 +103,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "read-health-path",
+    key: "readHealthPath",
     alias: "r",
     kind: "string",
     usage: "health check path for read access - valid only for failover site",
@@ -91,6 +111,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "health-port",
+    key: "healthPort",
     kind: "int",
     usage: "health check port, 0 for the port of each endpoint",
     defaultText: String(DEFAULTS.healthPort),
@@ -100,6 +121,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "health-duration",
+    key: "healthDurationMs",
     alias: "d",
     kind: "duration",
     expects: DURATION_EXPECTS,
@@ -108,55 +130,102 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "health-timeout",
+    key: "healthTimeoutMs",
     kind: "duration",
     expects: DURATION_EXPECTS,
     usage: "health check timeout: a Go duration or a number of seconds",
     defaultText: formatDuration(DEFAULTS.healthTimeoutMs),
   },
-  { name: "insecure", alias: "i", kind: "bool", usage: "disable TLS certificate verification" },
-  { name: "rr-dns-mode", kind: "bool", usage: "enable round-robin DNS mode" },
+  {
+    name: "insecure",
+    key: "insecure",
+    alias: "i",
+    kind: "bool",
+    usage: "disable TLS certificate verification",
+  },
+  { name: "rr-dns-mode", key: "rrDnsMode", kind: "bool", usage: "enable round-robin DNS mode" },
   {
     name: "health-optimistic",
+    key: "healthOptimistic",
     kind: "bool",
     usage: "only perform health requests when nodes are down",
   },
   {
     name: "auto-tls-host",
+    key: "autoTlsHost",
     kind: "string",
     usage: "enable auto TLS mode for the specified host",
     expects: "comma-separated host names or IP addresses",
   },
-  { name: "log", alias: "l", kind: "bool", usage: "enable logging" },
+  { name: "log", key: "log", alias: "l", kind: "bool", usage: "enable logging" },
   {
     name: "trace",
+    key: "trace",
     alias: "t",
     kind: "string",
     usage: "enable request tracing - valid values are [all,application,minio]",
     defaultText: JSON.stringify(DEFAULTS.trace),
     expects: "all, application or minio",
   },
-  { name: "quiet", alias: "q", kind: "bool", usage: "disable console messages" },
-  { name: "json", kind: "bool", usage: "output sidekick logs and trace in json format" },
-  { name: "debug", kind: "bool", usage: "output verbose trace" },
+  { name: "quiet", key: "quiet", alias: "q", kind: "bool", usage: "disable console messages" },
+  {
+    name: "json",
+    key: "json",
+    kind: "bool",
+    usage: "output sidekick logs and trace in json format",
+  },
+  { name: "debug", key: "debug", kind: "bool", usage: "output verbose trace" },
   {
     name: "cacert",
+    key: "cacert",
     kind: "string",
     usage: "CA certificate to verify peer against",
     expects: FILE_EXPECTS,
   },
-  { name: "client-cert", kind: "string", usage: "client certificate file", expects: FILE_EXPECTS },
-  { name: "client-key", kind: "string", usage: "client private key file", expects: FILE_EXPECTS },
-  { name: "cert", kind: "string", usage: "server certificate file", expects: FILE_EXPECTS },
-  { name: "key", kind: "string", usage: "server private key file", expects: FILE_EXPECTS },
+  {
+    name: "client-cert",
+    key: "clientCert",
+    kind: "string",
+    usage: "client certificate file",
+    expects: FILE_EXPECTS,
+  },
+  {
+    name: "client-key",
+    key: "clientKey",
+    kind: "string",
+    usage: "client private key file",
+    expects: FILE_EXPECTS,
+  },
+  {
+    name: "cert",
+    key: "cert",
+    kind: "string",
+    usage: "server certificate file",
+    expects: FILE_EXPECTS,
+  },
+  {
+    name: "key",
+    key: "key",
+    kind: "string",
+    usage: "server private key file",
+    expects: FILE_EXPECTS,
+  },
   {
     name: "key-password",
+    key: "keyPassword",
     kind: "string",
     usage: "server private key password",
     expects: "a password",
   },
-  { name: "no-http2", kind: "bool", usage: "serve HTTPS over HTTP/1.1 only (no HTTP/2 by ALPN)" },
+  {
+    name: "no-http2",
+    key: "noHttp2",
+    kind: "bool",
+    usage: "serve HTTPS over HTTP/1.1 only (no HTTP/2 by ALPN)",
+  },
   {
     name: "pprof",
+    key: "pprof",
     kind: "string",
     usage: "start and listen for profiling on the specified address (e.g. :1337)",
     placeholder: ":1337",
@@ -164,28 +233,43 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "dns-ttl",
+    key: "dnsTtlMs",
     kind: "duration",
     expects: DURATION_EXPECTS,
     usage: "choose custom DNS TTL value for DNS refreshes for load balanced endpoints",
     defaultText: formatDuration(DEFAULTS.dnsTtlMs),
   },
-  { name: "errors", alias: "e", kind: "bool", usage: "filter out any non-error responses" },
+  {
+    name: "errors",
+    key: "errors",
+    alias: "e",
+    kind: "bool",
+    usage: "filter out any non-error responses",
+  },
   {
     name: "status-code",
+    key: "statusCodes",
     kind: "status",
     usage: "filter by given status code (repeat the flag for several codes)",
     expects: "an HTTP status code in 100..599",
   },
   {
     name: "host-balance",
+    key: "hostBalance",
     kind: "string",
     usage:
       "specify the algorithm to select backend host when load balancing, supported values are 'least', 'random', 'ewma'",
     defaultText: JSON.stringify(DEFAULTS.hostBalance),
     expects: "'least', 'random' or 'ewma'",
+    parse: (value) =>
+      value === "" || HOST_BALANCES.includes(value) ? { value: value || DEFAULTS.hostBalance } : {
+        error: `invalid value ${JSON.stringify(value)}; ` +
+          `accepted values are ${HOST_BALANCES.map((b) => `'${b}'`).join(", ")}`,
+      },
   },
   {
     name: "retries",
+    key: "retries",
     kind: "int",
     usage: "retry a failed request on another backend this many times at most, when safe " +
       "(0: never)",
@@ -197,6 +281,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "retry-buffer",
+    key: "retryBufferBytes",
     kind: "size",
     usage: "keep request bodies up to this size so that they can be retried (0: retry only " +
       "requests without a body)",
@@ -206,6 +291,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "health-rise",
+    key: "healthRise",
     kind: "int",
     usage: "consecutive passing health checks before a DOWN backend takes traffic again",
     defaultText: String(DEFAULTS.healthRise),
@@ -216,6 +302,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "health-fall",
+    key: "healthFall",
     kind: "int",
     usage: "consecutive failed health checks before an UP backend is taken out",
     defaultText: String(DEFAULTS.healthFall),
@@ -226,6 +313,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "slow-start",
+    key: "slowStartMs",
     kind: "duration",
     zeroOk: true,
     expects: DURATION_EXPECTS,
@@ -234,6 +322,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "response-timeout",
+    key: "responseTimeoutMs",
     kind: "duration",
     zeroOk: true,
     expects: DURATION_EXPECTS,
@@ -243,6 +332,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "eject-after",
+    key: "ejectAfter",
     kind: "int",
     usage: "consecutive failures (timeouts, resets, refused connections) that take a backend " +
       "out of picking for a while, even while its health check passes (0: never)",
@@ -254,6 +344,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "hedge-after",
+    key: "hedgeAfterMs",
     kind: "duration",
     zeroOk: true,
     expects: DURATION_EXPECTS,
@@ -263,6 +354,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "workers",
+    key: "workers",
     kind: "int",
     usage: "worker isolates serving requests, about one core each (1 on macOS and Windows)",
     defaultText: "the CPUs available, at most 4",
@@ -273,14 +365,23 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "tls-max",
+    key: "tlsMax",
     kind: "string",
     usage: "maximum TLS version",
     defaultText: JSON.stringify(DEFAULTS.tlsMax),
     expects: "1.3",
     hidden: true,
+    parse: (value) =>
+      value === "1.3" ? { value } : {
+        error: value === "1.2"
+          ? "1.2 is not supported: the Deno TLS stack cannot cap the TLS version; " +
+            "the only accepted value is 1.3 (the default)"
+          : `invalid value ${JSON.stringify(value)}; the only accepted value is 1.3 ` +
+            "(1.2 cannot be enforced by the Deno TLS stack)",
+      },
   },
-  { name: "help", alias: "h", kind: "bool", usage: "show help" },
-  { name: "version", alias: "v", kind: "bool", usage: "print the version" },
+  { name: "help", key: "help", alias: "h", kind: "bool", usage: "show help" },
+  { name: "version", key: "version", alias: "v", kind: "bool", usage: "print the version" },
 ];
 
 /** Long name or alias → flag. */
@@ -390,186 +491,69 @@ export function parseCli(argv: string[], version: string, argv0 = "sidekick"): C
 
 /** Reads one flag occurrence into the draft; returns an error message or undefined. */
 function applyFlag(draft: Draft, flag: FlagSpec, value: string | undefined): string | undefined {
-  const label = `--${flag.name}`;
-  if (flag.kind === "bool") {
-    let on = true;
-    if (value !== undefined) {
-      if (TRUE_WORDS.has(value)) on = true;
-      else if (FALSE_WORDS.has(value)) on = false;
-      else return `${label}: invalid value ${JSON.stringify(value)}; expected true or false`;
-    }
-    setBool(draft, flag.name, on);
-    draft.given.add(flag.name);
-    return undefined;
-  }
-  if (value === undefined) {
-    return `${label}: missing value; expected ${flag.expects ?? "a value"}`;
-  }
+  const parsed = parseValue(flag, value);
+  if ("error" in parsed) return `--${flag.name}: ${parsed.error}`;
   draft.given.add(flag.name);
-  const config = draft.config;
+  const key = flag.key;
+  if (key === "help" || key === "version") draft[key] = parsed.value as boolean;
+  else if (flag.kind === "status") draft.config.statusCodes.push(parsed.value as number);
+  else (draft.config as unknown as Record<string, unknown>)[key] = parsed.value;
+  return undefined;
+}
+
+/** A flag's value as its kind (and its `parse`) reads it, or an error without the flag's name. */
+function parseValue(
+  flag: FlagSpec,
+  value: string | undefined,
+): { value: string | number | boolean } | { error: string } {
+  if (flag.kind === "bool") {
+    if (value === undefined || TRUE_WORDS.has(value)) return { value: true };
+    if (FALSE_WORDS.has(value)) return { value: false };
+    return { error: `invalid value ${JSON.stringify(value)}; expected true or false` };
+  }
+  if (value === undefined) return { error: `missing value; expected ${flag.expects ?? "a value"}` };
+  const invalid = { error: `invalid value ${JSON.stringify(value)}; expected ${flag.expects}` };
   switch (flag.kind) {
     case "int": {
       const n = parseGoInt(value);
-      if (n === undefined) {
-        return `${label}: invalid value ${JSON.stringify(value)}; expected ${flag.expects}`;
-      }
+      if (n === undefined) return invalid;
       if (n < (flag.min ?? -Infinity) || n > (flag.max ?? Infinity)) {
-        return `${label}: ${value} is out of range; expected ${flag.expects}`;
+        return { error: `${value} is out of range; expected ${flag.expects}` };
       }
-      if (flag.name === "health-port") config.healthPort = n;
-      else if (flag.name === "workers") config.workers = n;
-      else if (flag.name === "retries") config.retries = n;
-      else if (flag.name === "health-rise") config.healthRise = n;
-      else if (flag.name === "health-fall") config.healthFall = n;
-      else if (flag.name === "eject-after") config.ejectAfter = n;
-      return undefined;
+      return { value: n };
     }
     case "duration": {
       const parsed = parseDuration(value);
-      if (!parsed.ok) return `${label}: ${parsed.error}`;
+      if (!parsed.ok) return { error: parsed.error };
       if (parsed.value < 0 || (parsed.value === 0 && !flag.zeroOk)) {
-        return `${label}: must be greater than zero, got ${JSON.stringify(value)}`;
+        return { error: `must be greater than zero, got ${JSON.stringify(value)}` };
       }
-      if (flag.name === "health-duration") config.healthDurationMs = parsed.value;
-      else if (flag.name === "health-timeout") config.healthTimeoutMs = parsed.value;
-      else if (flag.name === "slow-start") config.slowStartMs = parsed.value;
-      else if (flag.name === "response-timeout") config.responseTimeoutMs = parsed.value;
-      else if (flag.name === "hedge-after") config.hedgeAfterMs = parsed.value;
-      else config.dnsTtlMs = parsed.value;
-      return undefined;
+      return { value: parsed.value };
     }
     case "size": {
       const bytes = parseSize(value);
-      if (bytes === undefined || bytes > MAX_RETRY_BUFFER) {
-        return `${label}: invalid value ${JSON.stringify(value)}; expected ${flag.expects}`;
-      }
-      config.retryBufferBytes = bytes;
-      return undefined;
+      return bytes === undefined || bytes > MAX_RETRY_BUFFER ? invalid : { value: bytes };
     }
     case "status": {
       if (value.includes(",")) {
         const [first, second] = value.split(",").map((s) => s.trim());
-        return `${label}: invalid value ${JSON.stringify(value)}; give one code per flag and ` +
-          `repeat the flag (--status-code ${first} --status-code ${second || "…"})`;
+        return {
+          error: `invalid value ${JSON.stringify(value)}; give one code per flag and ` +
+            `repeat the flag (--status-code ${first} --status-code ${second || "…"})`,
+        };
       }
       const code = /^[+-]?\d+$/.test(value) ? Number(value) : NaN;
       if (!Number.isInteger(code) || code < 100 || code > 599) {
-        return `${label}: invalid value ${JSON.stringify(value)}; expected an HTTP status code ` +
-          `in 100..599 (repeat the flag for several codes)`;
+        return {
+          error: `invalid value ${JSON.stringify(value)}; expected an HTTP status code ` +
+            `in 100..599 (repeat the flag for several codes)`,
+        };
       }
-      config.statusCodes.push(code);
-      return undefined;
+      return { value: code };
     }
     case "string":
-      return setString(draft, flag, value);
+      return flag.parse ? flag.parse(value) : { value };
   }
-}
-
-/** Stores a boolean flag. */
-function setBool(draft: Draft, name: string, on: boolean): void {
-  const config = draft.config;
-  switch (name) {
-    case "insecure":
-      config.insecure = on;
-      break;
-    case "rr-dns-mode":
-      config.rrDnsMode = on;
-      break;
-    case "health-optimistic":
-      config.healthOptimistic = on;
-      break;
-    case "log":
-      config.log = on;
-      break;
-    case "quiet":
-      config.quiet = on;
-      break;
-    case "json":
-      config.json = on;
-      break;
-    case "debug":
-      config.debug = on;
-      break;
-    case "errors":
-      config.errors = on;
-      break;
-    case "no-http2":
-      config.noHttp2 = on;
-      break;
-    case "help":
-      draft.help = on;
-      break;
-    case "version":
-      draft.version = on;
-      break;
-  }
-}
-
-/** Stores (and checks) a string flag; returns an error message or undefined. */
-function setString(draft: Draft, flag: FlagSpec, value: string): string | undefined {
-  const config = draft.config;
-  switch (flag.name) {
-    case "address":
-      config.address = value;
-      break;
-    case "health-path":
-      config.healthPath = value;
-      break;
-    case "read-health-path":
-      config.readHealthPath = value;
-      break;
-    case "auto-tls-host":
-      config.autoTlsHost = value;
-      break;
-    case "trace":
-      config.trace = value;
-      config.traceExplicit = true;
-      break;
-    case "cacert":
-      config.cacert = value;
-      break;
-    case "client-cert":
-      config.clientCert = value;
-      break;
-    case "client-key":
-      config.clientKey = value;
-      break;
-    case "cert":
-      config.cert = value;
-      break;
-    case "key":
-      config.key = value;
-      break;
-    case "key-password":
-      config.keyPassword = value;
-      break;
-    case "pprof":
-      config.pprof = value;
-      break;
-    case "host-balance": {
-      if (value !== "" && value !== "least" && value !== "random" && value !== "ewma") {
-        return `--host-balance: invalid value ${JSON.stringify(value)}; ` +
-          `accepted values are 'least', 'random', 'ewma'`;
-      }
-      config.hostBalance = (value || "least") as HostBalance;
-      break;
-    }
-    case "tls-max": {
-      if (value === "1.2") {
-        return "--tls-max: 1.2 is not supported: the Deno TLS stack cannot cap the TLS version; " +
-          "the only accepted value is 1.3 (the default)";
-      }
-      if (value !== "1.3") {
-        return `--tls-max: invalid value ${
-          JSON.stringify(value)
-        }; the only accepted value is 1.3 ` +
-          "(1.2 cannot be enforced by the Deno TLS stack)";
-      }
-      config.tlsMax = value;
-      break;
-    }
-  }
-  return undefined;
 }
 
 /** Checks that need the whole command line: flags that only make sense in pairs. */
@@ -604,9 +588,10 @@ function crossCheck(draft: Draft): string | undefined {
   return undefined;
 }
 
-/** Final touches: normalised health paths. */
+/** Final touches: normalised health paths, whether `--trace` was given. */
 function finish(draft: Draft): Config {
   const config = draft.config;
+  config.traceExplicit = draft.given.has("trace");
   config.healthPath = normaliseHealthPath(config.healthPath);
   config.readHealthPath = !draft.given.has("read-health-path") || config.readHealthPath === ""
     ? config.healthPath
