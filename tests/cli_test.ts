@@ -376,6 +376,40 @@ Deno.test("unknown flags and missing values are errors naming the flag", () => {
   assert.match(fail("--foo", "--health-port", "x", SITE), /^unknown flag --foo/);
 });
 
+Deno.test("--trace takes all, application, minio or empty; anything else is an error", () => {
+  for (const value of ["all", "application", "minio", ""]) {
+    const o = parseCli(["--trace", value, SITE], "1.2.3");
+    assert.equal(o.kind === "run" && o.config.trace, value, value);
+  }
+  for (const value of ["foo", "ALL", "all,minio"]) {
+    assert.equal(
+      fail("--trace", value, SITE),
+      `--trace: invalid value ${
+        JSON.stringify(value)
+      }; accepted values are [all,application,minio] ("" for no trace lines)`,
+    );
+  }
+  assert.match(fail(`-t=foo`, SITE), /^--trace: invalid value "foo"/);
+});
+
+Deno.test("a text flag whose value was left out does not swallow the SITE", () => {
+  assert.equal(
+    fail("--auto-tls-host", SITE),
+    `--auto-tls-host: missing value (${
+      JSON.stringify(SITE)
+    } is a SITE); expected comma-separated host names or IP addresses`,
+  );
+  assert.match(fail("--cacert", "https://a:9000"), /^--cacert: missing value \("https:/);
+  assert.match(fail("--health-path", SITE), /^--health-path: missing value \(/);
+  // A password may be anything.
+  assert.equal(
+    parseCli(["--key-password", "x://y", "--cert", "c", "--key", "k", SITE], "1").kind,
+    "run",
+  );
+  const ok = parseCli(["--auto-tls-host", "minio.local,10.0.0.1", SITE], "1.2.3");
+  assert.equal(ok.kind === "run" && ok.config.autoTlsHost, "minio.local,10.0.0.1");
+});
+
 Deno.test("help and version: precedence, exit codes, no SITE needed", () => {
   for (const flag of spellings("help", "h")) {
     const o = parseCli([flag], "1.2.3");
@@ -415,8 +449,24 @@ Deno.test("help text: sections, flags, defaults, aligned columns, examples", () 
   const text = helpText("./sidekick");
   assert.ok(!text.endsWith("\n"));
   const lines = text.split("\n");
-  for (const section of ["NAME:", "USAGE:", "FLAGS:", "SITE:", "EXAMPLES:"]) {
+  for (
+    const section of [
+      "NAME:",
+      "USAGE:",
+      "FLAGS:",
+      "SITE:",
+      "ENDPOINTS (answered by sidekick itself, never proxied):",
+      "SIGNALS:",
+      "EXAMPLES:",
+    ]
+  ) {
     assert.ok(lines.includes(section), section);
+  }
+  for (const endpoint of ["/v1/health", "/.prometheus/metrics", "/v1/certificates"]) {
+    assert.match(text, new RegExp(`^  ${endpoint.replaceAll(".", "\\.")} +\\S`, "m"), endpoint);
+  }
+  for (const signal of ["SIGHUP", "SIGTERM, SIGINT"]) {
+    assert.match(text, new RegExp(`^  ${signal} +\\S`, "m"), signal);
   }
   assert.ok(lines.includes("  ./sidekick - High-Performance sidecar load-balancer"));
   assert.ok(lines.includes("  ./sidekick [FLAGS] SITE1 [SITE2..]"));

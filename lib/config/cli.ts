@@ -82,6 +82,9 @@ const DURATION_EXPECTS = "a duration such as 500ms, 5s or 1m30s, or a number of 
 const PATH_EXPECTS = "a path such as /minio/health/live";
 const FILE_EXPECTS = "a file path";
 
+/** The values `--trace` accepts (`""`: no trace lines). */
+const TRACE_VALUES: readonly string[] = ["all", "application", "minio", ""];
+
 /** Every flag, in help order (the Go declaration order), then `--help` and `--version`. */
 const FLAGS: readonly FlagSpec[] = [
   {
@@ -166,6 +169,11 @@ const FLAGS: readonly FlagSpec[] = [
     usage: "enable request tracing - valid values are [all,application,minio]",
     defaultText: JSON.stringify(DEFAULTS.trace),
     expects: "all, application or minio",
+    parse: (value) =>
+      TRACE_VALUES.includes(value) ? { value } : {
+        error: `invalid value ${JSON.stringify(value)}; accepted values are ` +
+          `[all,application,minio] ("" for no trace lines)`,
+      },
   },
   { name: "quiet", key: "quiet", alias: "q", kind: "bool", usage: "disable console messages" },
   {
@@ -552,6 +560,14 @@ function parseValue(
       return { value: code };
     }
     case "string":
+      // No text flag takes a URL: one here is a SITE the flag swallowed, its own value left out.
+      if (flag.name !== "key-password" && /^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+        return {
+          error: `missing value (${JSON.stringify(value)} is a SITE); expected ${
+            flag.expects ?? "a value"
+          }`,
+        };
+      }
       return flag.parse ? flag.parse(value) : { value };
   }
 }
@@ -693,7 +709,8 @@ function underscoreOk(text: string): boolean {
 }
 
 /**
- * The help text, in the shape of the Go sidekick's (NAME / USAGE / FLAGS / SITE / EXAMPLES), with
+ * The help text, in the shape of the Go sidekick's (NAME / USAGE / FLAGS / SITE / EXAMPLES, with
+ * ENDPOINTS and SIGNALS added before the examples), with
  * `argv0` as the program name, without a trailing newline. Columns are aligned with two spaces;
  * `--tls-max` is not listed.
  */
@@ -762,6 +779,16 @@ export function helpText(argv0: string): string {
     "  Each SITE is a comma separated list of pools of that site: " +
     "http://172.17.0.{2...5},http://172.17.0.{6...9}.",
     "  If all servers in SITE1 are down, then the traffic is routed to the next site - SITE2.",
+    "",
+    "ENDPOINTS (answered by sidekick itself, never proxied):",
+    "  /v1/health            200 while some site has an UP backend, else 502",
+    "  /.prometheus/metrics  Prometheus metrics, text format (see README for the series)",
+    "  /v1/certificates      GET: the certificate generated for --auto-tls-host (PEM), else 404",
+    "",
+    "SIGNALS:",
+    "  SIGHUP                re-resolve the SITEs; they take traffic after their first health check",
+    "  SIGTERM, SIGINT       stop accepting, drain in-flight requests (up to 30s), exit 0;",
+    "                        a second signal exits at once (status 1)",
     "",
     "EXAMPLES:",
     ...exampleLines,

@@ -45,7 +45,7 @@ export interface CheckedConfig {
   sites: PlannedEndpoint[][];
   /** Where `--pprof` listens, if set. */
   pprof?: ListenAddress;
-  /** TLS towards https backends; read only when a site uses https (as the Go sidekick does). */
+  /** TLS towards https backends; read when a site uses https or a backend TLS file is named. */
   backendTls?: BackendTls;
   /** Server TLS (`--cert/--key` or `--auto-tls-host`); undefined for plain HTTP. */
   serverTls?: ServerTls;
@@ -65,8 +65,11 @@ export function preflight(config: Config, hooks: ServerTlsHooks): CheckedConfig 
     }
     pprof = parsed.value;
   }
+  // Backend TLS files are read when a site uses https, and whenever one is named: a missing or
+  // bad file fails now rather than at the first https backend.
   let backendTls: BackendTls | undefined;
-  if (sites.flat().some((e) => /^https:/i.test(e.endpoint))) {
+  const tlsFiles = config.cacert !== "" || config.clientCert !== "" || config.clientKey !== "";
+  if (tlsFiles || sites.flat().some((e) => /^https:/i.test(e.endpoint))) {
     const loaded = loadBackendTls(config);
     if (!loaded.ok) throw new ConfigError(loaded.error);
     backendTls = loaded.value;

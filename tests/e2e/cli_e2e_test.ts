@@ -34,6 +34,18 @@ for (
     [["http://h{1...x}:9000"], /h\{1\.\.\.x\}/],
     [["http://a:9000,https://b:9000"], /scheme/],
     [["http://127.0.0.1:9000", "--address"], /--address/],
+    [["--trace", "foo", "http://127.0.0.1:9000"], /--trace: .*\[all,application,minio\]/],
+    // A CA file is checked at start even when no backend is https.
+    [["--cacert", "/nonexist/ca.pem", "http://127.0.0.1:9000"], /--cacert: .*\/nonexist/],
+    [[
+      "--client-cert",
+      "/nonexist/c.pem",
+      "--client-key",
+      "/nonexist/k.pem",
+      "http://127.0.0.1:9000",
+    ], /--client-cert: .*\/nonexist/],
+    // The SITE is not taken as the value, and no help text follows.
+    [["--auto-tls-host", "http://127.0.0.1:9000"], /--auto-tls-host: missing value .*SITE/],
   ] as [string[], RegExp][]
 ) {
   Deno.test(`bad input ${JSON.stringify(args)}: one line on stderr, exit 2`, async () => {
