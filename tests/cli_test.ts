@@ -53,6 +53,7 @@ Deno.test("defaults: a lone SITE gives DEFAULTS", () => {
       "json",
       "debug",
       "errors",
+      "verifyBodies",
     ] as const
   ) {
     assert.equal(c[key], false, key);
@@ -130,6 +131,7 @@ Deno.test("boolean flags: long name, alias, one or two dashes, =true/=false and 
     ["json", undefined, "json"],
     ["debug", undefined, "debug"],
     ["errors", "e", "errors"],
+    ["verify-bodies", undefined, "verifyBodies"],
   ];
   for (const [long, alias, key] of cases) {
     for (const flag of spellings(long, alias)) {
@@ -517,6 +519,7 @@ Deno.test("help text: sections, flags, defaults, aligned columns, examples", () 
     ["--response-timeout value", /response headers.*504.*\(default: 1m0s\)$/],
     ["--eject-after N", /consecutive failures.*\(default: 5\)$/],
     ["--hedge-after value", /GET or HEAD.*\(default: 0s\)$/],
+    ["--verify-bodies", /breaks off.*natively/],
     ["--workers N", /isolates.*\(default: the CPUs available, at most 4\)$/],
     ["--help, -h", /show help/],
     ["--version, -v", /version/],

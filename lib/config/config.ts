@@ -84,6 +84,12 @@ export interface Config {
   ejectAfter: number;
   /** `--hedge-after`: a bodyless GET/HEAD without response headers this long goes elsewhere too, ms (0: off). */
   hedgeAfterMs: number;
+  /**
+   * `--verify-bodies`: every response body passes through sidekick's own stream, counted as it
+   * goes, so that one the backend breaks off is seen; without it a body with a declared length
+   * over 16 KiB passes through natively and counts its declared length.
+   */
+  verifyBodies: boolean;
   /** `--tls-max` (hidden): only `1.3` is supported by the Deno TLS stack. */
   tlsMax: string;
   /** The SITE arguments, in priority order, unexpanded. */
@@ -128,6 +134,7 @@ export const DEFAULTS: Readonly<Omit<Config, "sites" | "statusCodes">> = Object.
   responseTimeoutMs: 60_000,
   ejectAfter: 5,
   hedgeAfterMs: 0,
+  verifyBodies: false,
   tlsMax: "1.3",
 });
 

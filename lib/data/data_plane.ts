@@ -106,8 +106,7 @@ export function startDataPlane(
     onRecord: hooks.onRecord,
     onEject: hooks.onEject,
     inflight,
-    // Only where the TLS listener lacks TCP_NODELAY (set once it is bound).
-    smallBodies: false,
+    verifyBodies: settings.verifyBodies,
     gray: choice,
     deadlines,
     retry: settings.retries > 0
@@ -159,7 +158,6 @@ export function startDataPlane(
           onListen: listening,
         };
         server = tlsServer = serveTls(tlsOptions, router, settings.tls);
-        proxy.smallBodies = !tlsServer.noDelay.ok;
       } else {
         server = Deno.serve(
           { ...options, reusePort: isolate.shared, onListen: listening },
@@ -185,7 +183,6 @@ export function startDataPlane(
       swapCertificate(pair) {
         if (!tlsServer) return err("not serving HTTPS");
         const swapped = tlsServer.swap(pair);
-        proxy.smallBodies = !tlsServer.noDelay.ok;
         return swapped;
       },
       addServerNames: (names) => transport.addServerNames(names),

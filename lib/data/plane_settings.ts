@@ -29,6 +29,7 @@ export const PLANE_FLAGS = [
   "responseTimeoutMs",
   "hedgeAfterMs",
   "ejectAfter",
+  "verifyBodies",
 ] as const satisfies readonly (keyof Config)[];
 
 /** The fields named by {@linkcode PLANE_FLAGS}. */

@@ -8,14 +8,20 @@
 import type { Backend } from "../shared/backend.ts";
 import { type Deadlines, exchange, type ExchangePlan, type HedgeNote } from "./attempt.ts";
 import { badGateway, gatewayTimeout } from "./error_document.ts";
-import { classifyFetchError, CLIENT_GONE, RESPONSE_TIMEOUT } from "../upstream/fetch_errors.ts";
+import {
+  classifyFetchError,
+  CLIENT_GONE,
+  RESPONSE_TIMEOUT,
+  SHUTTING_DOWN,
+} from "../upstream/fetch_errors.ts";
 import { downstreamHeaderList, upstreamHeaderList } from "./headers.ts";
-import type { RecordListener } from "../shared/exchange_record.ts";
-import { declaredLength, downstreamBody } from "./small_body.ts";
+import type { AbortedBy, RecordListener } from "../shared/exchange_record.ts";
+import { declaredLength } from "./small_body.ts";
 import { IDEMPOTENT_METHODS, type ReplayMemory, type RetryBudget, retryReason } from "./retry.ts";
 import type { FailedAttempt } from "../shared/exchange_record.ts";
+import { MeteredBody, relayResponse } from "./body_meter.ts";
 import type { Transport } from "../upstream/transport.ts";
-import { BODYLESS_METHODS, NULL_BODY_STATUS, plainText } from "../shared/http_facts.ts";
+import { BODYLESS_METHODS, plainText } from "../shared/http_facts.ts";
 
 /** What the proxy needs besides the request. */
 export interface ProxyContext {
@@ -30,10 +36,12 @@ export interface ProxyContext {
   /** Holds the controller of every exchange in flight, so a forced stop can abort them. */
   inflight?: Set<AbortController>;
   /**
-   * Hand tiny response bodies to the server as bytes (see `small_body.ts`): needed over TLS
-   * where the listener could not be given `TCP_NODELAY`; elsewhere streaming costs less.
+   * Every response body streams through sidekick, its bytes counted as they pass, so that one the
+   * backend breaks off is seen (`--verify-bodies`). Without it, a body with a declared length
+   * too big to be read whole passes through natively: counted by that length once the response
+   * completed, a break by the backend unseen. Bodies of unknown length are always counted.
    */
-  smallBodies?: boolean;
+  verifyBodies?: boolean;
   /** Retries after a failed attempt (`--retries`, 0 or absent: none) and what they need. */
   retry?: RetryContext;
   /** Bounds on waiting for a backend, and where attempts' outcomes go (absent: no bounds). */
@@ -88,21 +96,23 @@ export interface Target {
   host: string;
 }
 
-/** The declared body length of a header list (0 when absent or not a plain number). */
-function contentLength(headers: readonly (readonly [string, string])[] | null): number {
-  if (headers === null) return 0;
+/** The declared body length of a header list (undefined when absent or not a plain number). */
+function contentLength(headers: readonly (readonly [string, string])[]): number | undefined {
   for (const [name, value] of headers) {
     if (name === "content-length") {
       const n = Number(value);
-      return Number.isFinite(n) && n > 0 ? n : 0;
+      return value !== "" && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
     }
   }
-  return 0;
+  return undefined;
 }
 
 /**
  * Proxies `req` to `backend` and returns the response to send to the client. Per request: one
  * pass over the request headers, one `fetch`, one pass over the response headers, one record.
+ * The record is made when the exchange ends: at once for an answer without a body or with one
+ * read whole (`body_meter.ts`), else when the streamed body ends, fails or is cancelled, or (a
+ * body passed through natively) when the server says the response completed.
  * A failed attempt goes to another backend when `ctx.retry` allows it (see `retry.ts`); its body
  * is then one kept in memory, never a stream that a backend may have consumed.
  */
@@ -145,6 +155,10 @@ export async function forward(
   let clientFault = false;
   let kept = 0; // bytes reserved in the replay memory
   let hedge: HedgeNote | undefined;
+  let requestBytes = 0; // body bytes sent, when known without counting
+  let upload: MeteredBody | undefined; // a body of unknown length, counted as it passes
+  let responseBytes = 0;
+  let aborted: AbortedBy | undefined;
   const finish = (completed: boolean) => {
     signal.removeEventListener("abort", onClientAbort);
     ctx.inflight?.delete(controller);
@@ -164,17 +178,17 @@ export async function forward(
       client: remoteIp,
       requestHeaders,
       responseHeaders,
-      requestBodyBytes: contentLength(requestHeaders),
-      responseBodyBytes: contentLength(responseHeaders),
+      requestBodyBytes: upload ? upload.bytes : requestBytes,
+      responseBodyBytes: responseBytes,
       error,
       completed,
+      aborted,
       retried,
       retryDenied,
       clientFault,
       hedge,
     });
   };
-  info.completed.then(() => finish(true), () => finish(false));
 
   // The body: kept whole when a retry may need to send it again and it is small enough, else
   // passed through unwrapped so that a fixed-length upload keeps its Content-Length. Only the
@@ -199,8 +213,14 @@ export async function forward(
         status = 400;
         const res = plainText(400, error);
         responseHeaders = [...res.headers];
+        finish(!clientGone);
         return res;
       }
+    } else if (contentLength(requestHeaders) === undefined) {
+      // Chunked: counted as it passes (a fixed-length body below keeps the native pass-through).
+      upload = new MeteredBody(req.body);
+      body = upload.stream;
+      replayable = false;
     } else {
       body = req.body;
       replayable = false;
@@ -274,6 +294,7 @@ export async function forward(
       status = 400;
       const res = plainText(400, "request body shorter than its Content-Length");
       responseHeaders = [...res.headers];
+      finish(true);
       return res;
     }
     const reason = retry && replayable && !clientGone && (retried?.length ?? 0) < retry.retries
@@ -303,6 +324,7 @@ export async function forward(
       ? gatewayTimeout(failure.message, target.path)
       : badGateway(failure.message, target.path);
     responseHeaders = [...res.headers];
+    finish(!clientGone);
     return res;
   }
   ttfbMs = performance.now() - t0;
@@ -311,12 +333,31 @@ export async function forward(
   // nothing it did not earn (the request did wait that long).
   gray?.answered(backend, status, performance.now() - sent);
   responseHeaders = downstreamHeaderList(upstream.headers);
-  let responseBody: BodyInit | null = null;
-  if (NULL_BODY_STATUS.has(status)) await upstream.body?.cancel();
-  else responseBody = ctx.smallBodies ? await downstreamBody(upstream, method) : upstream.body;
-  return new Response(responseBody, {
+  // A body held whole was sent in full; a streamed fixed-length one, once the backend answered.
+  if (body !== null && upload === undefined) {
+    requestBytes = kept > 0 ? kept : contentLength(requestHeaders) ?? 0;
+  }
+  // Who broke a body off: the client (gone), a stop, or else (its body failed) the backend.
+  return relayResponse(upstream, {
     status,
     statusText: upstream.statusText,
     headers: responseHeaders,
+  }, {
+    method,
+    info,
+    verify: ctx.verifyBodies,
+    onEnd: ({ bytes, completed, broken }) => {
+      responseBytes = bytes;
+      if (broken) {
+        const failure = broken.how === "failed"
+          ? classifyFetchError(broken.reason, clientGone)
+          : undefined;
+        const kind = failure?.kind ??
+          (controller.signal.reason === SHUTTING_DOWN ? "shutdown" : "client");
+        aborted = kind === "client" || kind === "shutdown" ? kind : "backend";
+        if (failure) error = failure.message;
+      }
+      finish(completed);
+    },
   });
 }

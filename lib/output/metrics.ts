@@ -17,6 +17,8 @@
  * - `sidekick_hedges_total{endpoint,winner="hedge|primary"}`: requests hedged because `endpoint`
  *   had not answered within `--hedge-after`, by the attempt that answered first;
  * - `sidekick_retry_budget_exhausted_total{endpoint}`: failed attempts not retried, budget spent;
+ * - `sidekick_responses_aborted_total{endpoint,by="backend|client|shutdown"}`: responses whose
+ *   body broke off before its end, by who broke it (`backend` ones are in `errors_total` too);
  * - `sidekick_backend_up{endpoint,site}`, `sidekick_requests_in_flight{endpoint}` gauges;
  * - `sidekick_request_duration_seconds{endpoint}` histogram;
  * - `sidekick_trace_lines_dropped_total`: trace lines dropped because stdout was too slow;
@@ -172,7 +174,8 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
   perEndpoint(
     "sidekick_errors_total",
     "counter",
-    "Total number of failed calls in current SideKick server instance",
+    "Total number of failed calls in current SideKick server instance " +
+      "(status 400 or more, or a response body the backend broke off)",
     (s) => s.errors,
   );
   perEndpoint(
@@ -247,6 +250,22 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
       const s = statsOf(e);
       f.lines.push(sample(name, [["endpoint", e], ["winner", "hedge"]], s.hedgesWon));
       f.lines.push(sample(name, [["endpoint", e], ["winner", "primary"]], s.hedgesLost));
+    }
+  }
+  {
+    const name = "sidekick_responses_aborted_total";
+    const f = family(
+      name,
+      "counter",
+      "Responses whose body broke off before its end, by who broke it (backend: its body " +
+        "failed or fell short of its Content-Length, also counted in sidekick_errors_total; " +
+        "client: it went away; shutdown: the drain deadline of a stop passed)",
+    );
+    for (const e of endpoints) {
+      const s = statsOf(e);
+      f.lines.push(sample(name, [["endpoint", e], ["by", "backend"]], s.abortedByBackend));
+      f.lines.push(sample(name, [["endpoint", e], ["by", "client"]], s.abortedByClient));
+      f.lines.push(sample(name, [["endpoint", e], ["by", "shutdown"]], s.abortedByShutdown));
     }
   }
   perEndpoint(

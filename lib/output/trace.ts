@@ -57,7 +57,8 @@ export const REDACTED = "*REDACTED*";
 
 /**
  * The print filter, in order: nothing with `--quiet` or `--trace ""`; never a
- * record without a response (failed health check) or one whose client went away mid-response;
+ * record without a response (failed health check) or one whose client went away mid-response
+ * (one whose backend broke the body off is printed, with its marker);
  * `--trace application` drops health checks; `--trace minio` keeps only health checks and MinIO's
  * own API (paths under `/minio/`); `--errors` keeps 400 ≤ status < 600; `--status-code` keeps the
  * listed statuses. Returns undefined when nothing can ever be printed.
@@ -70,7 +71,7 @@ export function traceFilter(
   const mode = config.trace;
   const errors = config.errors;
   return (r) => {
-    if (r.status === 0 || !r.completed) return false;
+    if (r.status === 0 || (!r.completed && r.aborted !== "backend")) return false;
     if (mode === "application" && r.kind === "health") return false;
     if (mode === "minio" && r.kind !== "health" && !r.path.startsWith("/minio/")) return false;
     if (errors && (r.status < 400 || r.status >= 600)) return false;
@@ -204,7 +205,29 @@ export function formatShortText(r: ExchangeRecord, colors: boolean): string {
     target(r)
   }` +
     ` ${client} ${pad(15 - byteLength(client))}  ${latency}${pad(12 - byteLength(latency))}` +
-    ` ↑ ${formatIBytes(rx)} ↓ ${formatIBytes(tx)}${retriedText(r)}`;
+    ` ↑ ${formatIBytes(rx)} ↓ ${formatIBytes(tx)}${retriedText(r)}${abortedText(r)}`;
+}
+
+/**
+ * The marker of a response broken off before its end:
+ * `  (aborted by the backend after 256 KiB of 1.0 MiB: <error>)` (`of …` when a length was
+ * declared, `: <error>` when there was one); empty for a response delivered in full.
+ */
+export function abortedText(r: ExchangeRecord): string {
+  if (r.aborted === undefined) return "";
+  const who = r.aborted === "shutdown" ? "the stop" : `the ${r.aborted}`;
+  const declared = r.responseHeaders ? headerValue(r.responseHeaders, "content-length") : null;
+  const of = declared !== null && /^\d+$/.test(declared)
+    ? ` of ${formatIBytes(Number(declared))}`
+    : "";
+  const why = r.error ? `: ${r.error}` : "";
+  return `  (aborted by ${who} after ${formatIBytes(r.responseBodyBytes)}${of}${why})`;
+}
+
+/** Fields beyond the Go sidekick's for a response broken off: `aborted` (who) and `error`. */
+function abortedFields(r: ExchangeRecord): Record<string, unknown> {
+  if (r.aborted === undefined) return {};
+  return r.error ? { aborted: r.aborted, error: r.error } : { aborted: r.aborted };
 }
 
 /** ` (after N failed attempts: <endpoint> <reason>: <error>; …)` for a retried exchange. */
@@ -249,6 +272,7 @@ export function formatShortJson(r: ExchangeRecord): string {
     path: r.path,
     query: redactQuery(r.rawQuery),
     ...retriedFields(r),
+    ...abortedFields(r),
   }, false);
 }
 
@@ -339,8 +363,9 @@ export function formatDebugText(r: ExchangeRecord, colors: boolean): string {
   return lines.join("\n");
 }
 
-/** What the trace shows as the response body. */
+/** What the trace shows as the response body (with the marker of a body broken off). */
 function responseBody(r: ExchangeRecord): string {
+  if (r.aborted !== undefined) return BODY_PLACEHOLDER + abortedText(r);
   return r.error && r.status >= 400 ? r.error : BODY_PLACEHOLDER;
 }
 
@@ -379,6 +404,7 @@ export function formatDebugJson(r: ExchangeRecord): string {
       healthError: null,
     },
     ...retriedFields(r),
+    ...abortedFields(r),
   }, false);
 }
 

@@ -70,14 +70,27 @@ export interface ExchangeRecord {
   requestHeaders: HeaderList | null;
   /** The headers sent to the client (null if none). */
   responseHeaders: HeaderList | null;
-  /** Request body bytes when known (`Content-Length`), else 0. */
+  /**
+   * Request body bytes sent to the backend: counted as they pass for a body of unknown length,
+   * the length of a body held for a retry, the declared `Content-Length` of a streamed one once
+   * the backend has answered (0 when the attempt failed); 0 for `GET`, `HEAD` and no body.
+   */
   requestBodyBytes: number;
-  /** Response body bytes when known (`Content-Length`), else 0. */
+  /**
+   * Response body bytes handed to the client, counted as they pass (0 for `HEAD`, 204, 304 and
+   * the other bodyless answers; what was passed on before a break when the body broke off).
+   */
   responseBodyBytes: number;
-  /** Transport error text, empty when the backend answered. */
+  /** Transport error text, empty when the backend answered (and its body did not break off). */
   error: string;
   /** Whether the response was delivered in full (false: client went away or stream failed). */
   completed: boolean;
+  /**
+   * Who broke the response off before its end, if someone did: `backend` (its body failed: a
+   * reset, or fewer bytes than its `Content-Length`; an error of the backend's), `client` (it
+   * went away), `shutdown` (the drain deadline of a stop passed).
+   */
+  aborted?: AbortedBy;
   /** Attempts that failed before `endpoint` answered, in order (absent: the first attempt). */
   retried?: readonly FailedAttempt[];
   /** A retry was allowed by the policy but refused because the retry budget was spent. */
@@ -92,6 +105,9 @@ export interface ExchangeRecord {
   /** rx/tx as counted by `exchangeSizes`, memoised there (counters and traces both need them). */
   sizes?: { rx: number; tx: number };
 }
+
+/** Who broke a response off before its end. */
+export type AbortedBy = "backend" | "client" | "shutdown";
 
 /** Receives every finished exchange. */
 export type RecordListener = (record: ExchangeRecord) => void;

@@ -37,7 +37,10 @@ export const DURATION_BUCKETS: readonly number[] = [
 export class EndpointStats {
   /** Proxied requests (every finished exchange, delivered in full or not). */
   requests = 0;
-  /** Proxied requests answered with a status of 400 or more (sidekick's own 502s included). */
+  /**
+   * Proxied requests answered with a status of 400 or more (sidekick's own 502s included), and
+   * responses whose body the backend broke off.
+   */
   errors = 0;
   /** Σ rx of proxied requests (see {@linkcode exchangeSizes}). */
   rxBytes = 0;
@@ -72,6 +75,12 @@ export class EndpointStats {
   hedgesWon = 0;
   /** Requests hedged because this endpoint had not answered in time, this endpoint answering first. */
   hedgesLost = 0;
+  /** Responses whose body the backend broke off (a reset, fewer bytes than declared). */
+  abortedByBackend = 0;
+  /** Responses broken off because the client went away. */
+  abortedByClient = 0;
+  /** Responses cut because a stop's drain deadline passed. */
+  abortedByShutdown = 0;
 }
 
 /** Lengths of `"Name: value"` pairs plus the body, as Go's sidekick counts rx and tx. */
@@ -84,10 +93,12 @@ export interface ExchangeSizes {
 
 /**
  * The rx/tx of one record as the Go sidekick counts them: for a proxied request, rx is the request body
- * bytes (from `Content-Length`; chunked uploads count 0) plus, for each request header (`Host`
+ * bytes (as the record counts them: chunked uploads by their real length) plus, for each request header (`Host`
  * included, `Content-Length` — or `Transfer-Encoding` for bodies of unknown length — synthesised
  * when absent), the length of its name and value; tx is the response body bytes plus the length
- * of a `"<code> <text>\n"` line and one `"<Name>: <first value>\n"` line per response header.
+ * of a `"<code> <text>\n"` line and one `"<Name>: <first value>\n"` line per response header
+(the body bytes are those really passed on: 0 for `HEAD` and 204/304, what got through when
+the body broke off).
  * Health checks count 0 both ways, as in the Go sidekick.
  */
 export function exchangeSizes(r: ExchangeRecord): ExchangeSizes {
@@ -141,7 +152,10 @@ const F_RETRY_TIMEOUT = 12;
 const F_EJECTIONS = 13;
 const F_HEDGE_WON = 14;
 const F_HEDGE_LOST = 15;
-const F_BUCKETS = 16;
+const F_ABORT_BACKEND = 16;
+const F_ABORT_CLIENT = 17;
+const F_ABORT_SHUTDOWN = 18;
+const F_BUCKETS = 19;
 const FIELDS = F_BUCKETS + DURATION_BUCKETS.length + 1;
 
 /** The most endpoints whose counters one sidekick holds at once (sites plus a reload's new ones). */
@@ -275,6 +289,9 @@ export class Stats {
       out.ejections += c[at + F_EJECTIONS];
       out.hedgesWon += c[at + F_HEDGE_WON];
       out.hedgesLost += c[at + F_HEDGE_LOST];
+      out.abortedByBackend += c[at + F_ABORT_BACKEND];
+      out.abortedByClient += c[at + F_ABORT_CLIENT];
+      out.abortedByShutdown += c[at + F_ABORT_SHUTDOWN];
       for (let i = 0; i < out.latencyBuckets.length; i++) {
         out.latencyBuckets[i] += c[at + F_BUCKETS + i];
       }
@@ -312,8 +329,19 @@ export class Stats {
     const ms = r.latencyMs;
     if (c[at + F_REQUESTS]++ === 0 || ms < c[at + F_MIN]) c[at + F_MIN] = ms;
     if (ms > c[at + F_MAX]) c[at + F_MAX] = ms;
-    // A request the client broke is no failure of the backend's.
-    if (r.status >= 400 && !r.clientFault) c[at + F_ERRORS]++;
+    // A request the client broke is no failure of the backend's; a body the backend broke is.
+    const aborted = r.aborted;
+    if ((r.status >= 400 && !r.clientFault) || aborted === "backend") c[at + F_ERRORS]++;
+    if (aborted !== undefined) {
+      c[
+        at +
+        (aborted === "backend"
+          ? F_ABORT_BACKEND
+          : aborted === "client"
+          ? F_ABORT_CLIENT
+          : F_ABORT_SHUTDOWN)
+      ]++;
+    }
     if (r.retryDenied) c[at + F_RETRY_DENIED]++;
     if (r.retried) this.#countRetries(r.retried);
     if (r.hedge) this.#count(r.hedge.primary, r.hedge.won ? F_HEDGE_WON : F_HEDGE_LOST);

@@ -131,12 +131,13 @@ export async function digestStream(
  * - `<healthPath>` (default `/health`): `healthStatus`, empty body.
  * - `/echo`: JSON of name, method, url, path, headers, body size and sha256.
  * - `/big?size=N`: N pattern bytes with `Content-Length`.
+ * - `/stream?size=N`: N pattern bytes without a length (chunked).
  * - `/chunks?n=N`: N 1 KiB chunks, 20 ms apart, no length.
  * - `/gate`: `first`, then `second` once `openGate()` was called.
  * - `/gzip`: a fixed gzip body with `Content-Encoding: gzip`.
  * - `/hang`: never answers until the client goes away.
  * - `/slow?ms=N`: answers after N ms, streaming the body over that time.
- * - `/status?code=N`: answers with status N.
+ * - `/status?code=N`: answers with status N (no body for 204, 205, 304).
  * - `/redirect`: 302 to `redirectTo` (default `/elsewhere`).
  * - `/reject`: 403 at once, without reading the request body.
  * - anything else: the backend's name, with `headers`.
@@ -239,6 +240,8 @@ export function startBackend(name: string, options: BackendOptions = {}): Promis
               headers: { "content-length": String(size) },
             });
           }
+          case "/stream":
+            return new Response(patternStream(Number(url.searchParams.get("size") ?? "0")));
           case "/chunks": {
             let left = Number(url.searchParams.get("n") ?? "5");
             return new Response(
@@ -283,10 +286,11 @@ export function startBackend(name: string, options: BackendOptions = {}): Promis
               status: 302,
               headers: { location: options.redirectTo ?? "/elsewhere" },
             });
-          case "/status":
-            return new Response(`status from ${name}`, {
-              status: Number(url.searchParams.get("code") ?? "200"),
-            });
+          case "/status": {
+            const status = Number(url.searchParams.get("code") ?? "200");
+            const bodyless = status === 204 || status === 205 || status === 304;
+            return new Response(bodyless ? null : `status from ${name}`, { status });
+          }
           default:
             return new Response(name, { headers: defaultHeaders });
         }

@@ -1,0 +1,196 @@
+/**
+ * Counting the body bytes that really cross the proxy, and learning how a body ended, without a
+ * per-request completion hook from the server.
+ *
+ * A body sidekick streams is wrapped in a {@linkcode MeteredBody}: a pull stream that passes each
+ * chunk on as it is read, adds up its length, and reports once how the body ended — read to its
+ * end, failed (the backend or the client broke it off), or cancelled by the reader (the server
+ * cancels the response body when the client goes away). That report is the exchange's
+ * completion. A body small enough to be held is read whole instead ({@linkcode readWhole}): its
+ * length is then exact before the response starts, and the server writes it with the head.
+ *
+ * @example
+ * ```ts
+ * import { MeteredBody } from "./body_meter.ts";
+ * const upstream = await fetch("http://127.0.0.1:8080/big");
+ * const metered = new MeteredBody(upstream.body!, (end) => console.log(end, metered.bytes));
+ * const response = new Response(metered.stream, { headers: upstream.headers });
+ * ```
+ * @module
+ */
+
+import { NULL_BODY_STATUS } from "../shared/http_facts.ts";
+import { declaredLength } from "./small_body.ts";
+
+/** How a metered body ended: read to its end, failed while being read, or cancelled. */
+export type BodyEnd = "complete" | "failed" | "cancelled";
+
+/**
+ * Response bodies with a declared length up to this many bytes are read whole before the
+ * response starts (see {@linkcode readWhole}); longer ones, and those of unknown length, stream
+ * through a {@linkcode MeteredBody}.
+ */
+export const WHOLE_BODY_LIMIT = 16 * 1024;
+
+/** A body passed on chunk by chunk, its bytes counted, its end reported once. */
+export class MeteredBody {
+  /** Bytes passed on so far. */
+  bytes = 0;
+  /** The stream to hand on in place of the source. */
+  readonly stream: ReadableStream<Uint8Array>;
+
+  /**
+   * Wraps `source`. `onEnd` is called once: `complete` after the last chunk was passed on,
+   * `failed` with the error the source threw, `cancelled` with the reason the reader gave.
+   */
+  constructor(
+    source: ReadableStream<Uint8Array>,
+    onEnd?: (end: BodyEnd, reason?: unknown) => void,
+  ) {
+    const reader = source.getReader();
+    let ended = false;
+    const end = (how: BodyEnd, reason?: unknown) => {
+      if (ended) return;
+      ended = true;
+      onEnd?.(how, reason);
+    };
+    this.stream = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (e) {
+          end("failed", e);
+          controller.error(e);
+          return;
+        }
+        if (chunk.done) {
+          controller.close();
+          end("complete");
+          return;
+        }
+        this.bytes += chunk.value.byteLength;
+        controller.enqueue(chunk.value);
+      },
+      cancel: (reason) => {
+        end("cancelled", reason);
+        return reader.cancel(reason);
+      },
+    }, { highWaterMark: 0 });
+  }
+}
+
+/**
+ * The whole body of `upstream` as bytes, or the error that broke it off. The read is bounded by
+ * the declared length, which the HTTP client enforces while framing the message.
+ */
+export async function readWhole(
+  upstream: Response,
+): Promise<{ ok: true; bytes: Uint8Array<ArrayBuffer> } | { ok: false; error: unknown }> {
+  try {
+    return { ok: true, bytes: await upstream.bytes() };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/** A stream that fails at once with `error`: a response that breaks off right after its head. */
+export function failedStream(error: unknown): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({ start: (controller) => controller.error(error) });
+}
+
+/** How a relayed response body ended, for the exchange record. */
+export interface BodyOutcome {
+  /** Body bytes handed to the server for the client. */
+  bytes: number;
+  /** Whether the body was delivered in full (or there was none). */
+  completed: boolean;
+  /** How it broke off, with the error or the cancel reason; absent when completed. */
+  broken?: { how: "failed" | "cancelled"; reason: unknown };
+}
+
+/** What {@linkcode relayResponse} needs besides the upstream response. */
+export interface RelayOptions {
+  /** The request method (`HEAD` answers send no body). */
+  method: string;
+  /** The server's view of the exchange: its `completed` is used for a native pass-through only. */
+  info: { readonly completed: Promise<void> };
+  /** Stream every body through a {@linkcode MeteredBody}, never natively (`--verify-bodies`). */
+  verify?: boolean;
+  /** Called once, when the body has ended (before the response is returned, if it can). */
+  onEnd(outcome: BodyOutcome): void;
+}
+
+/**
+ * The response to hand to the server for `upstream`, with `init` (status, headers), and one
+ * report of how its body ended:
+ * - no body (`HEAD`, 204, 304, the other bodyless statuses): 0 bytes, at once;
+ * - a declared length up to {@linkcode WHOLE_BODY_LIMIT}: read whole, exact, at once; a body that
+ *   fails while read is reported broken, and the response breaks off right after its head;
+ * - a declared length above that, unless `verify`: passed through natively (the runtime moves the
+ *   bytes, no chunk enters this isolate), reported with its declared length when the server says
+ *   the response completed, or cancelled when it says it did not; a break by the backend is not
+ *   seen on this path;
+ * - else (unknown length, or `verify`): a {@linkcode MeteredBody}, reported when it ends.
+ */
+export async function relayResponse(
+  upstream: Response,
+  init: ResponseInit,
+  options: RelayOptions,
+): Promise<Response> {
+  let reported = false;
+  const report = (outcome: BodyOutcome) => {
+    if (reported) return;
+    reported = true;
+    options.onEnd(outcome);
+  };
+  let body: BodyInit | null = null;
+  const source = upstream.body;
+  const status = upstream.status;
+  const now: BodyOutcome = { bytes: 0, completed: true }; // reported after the Response exists
+  let later = false;
+  if (NULL_BODY_STATUS.has(status)) await source?.cancel();
+  else if (source === null || options.method === "HEAD") body = source;
+  else {
+    const declared = declaredLength(upstream.headers);
+    if (declared !== undefined && declared <= WHOLE_BODY_LIMIT) {
+      const whole = await readWhole(upstream);
+      if (whole.ok) {
+        body = whole.bytes;
+        now.bytes = whole.bytes.byteLength;
+      } else {
+        body = failedStream(whole.error);
+        now.completed = false;
+        now.broken = { how: "failed", reason: whole.error };
+      }
+    } else if (declared !== undefined && !options.verify) {
+      body = source;
+      later = true;
+      options.info.completed.then(
+        () => report({ bytes: declared, completed: true }),
+        (reason) => report({ bytes: 0, completed: false, broken: { how: "cancelled", reason } }),
+      );
+    } else {
+      const metered = new MeteredBody(source, (how, reason) => {
+        report(
+          how === "complete"
+            ? { bytes: metered.bytes, completed: true }
+            : { bytes: metered.bytes, completed: false, broken: { how, reason } },
+        );
+      });
+      body = metered.stream;
+      later = true;
+    }
+  }
+  let response: Response;
+  try {
+    response = new Response(body, init);
+  } catch (e) {
+    // A status the Response constructor refuses (600 and up): the server answers 500 instead.
+    if (body instanceof ReadableStream) body.cancel().catch(() => {});
+    report({ bytes: 0, completed: false });
+    throw e;
+  }
+  if (!later) report(now);
+  return response;
+}
