@@ -56,6 +56,7 @@ Deno.test("renderMetrics: every site's endpoints, families sorted, HELP/TYPE, pr
   stats.observe(rec("http://c:9000", { latencyMs: 30_000 }));
   stats.observe(rec("http://c:9000", { kind: "health", status: 0, error: "refused" }));
   stats.observe(rec("http://c:9000", { kind: "health" }));
+  stats.observe(rec("http://c:9000", { completed: false, aborted: "backend", latencyMs: 20_000 }));
   const text = renderMetrics({
     backends: [
       { endpoint: "http://a:9000", site: 1, up: true, inflight: 2 },
@@ -72,7 +73,12 @@ Deno.test("renderMetrics: every site's endpoints, families sorted, HELP/TYPE, pr
   const has = (line: string) => assert.ok(lines.includes(line), `missing: ${line}\n${text}`);
   has('sidekick_requests_total{endpoint="http://a:9000"} 2');
   has('sidekick_requests_total{endpoint="http://b:9000"} 0');
-  has('sidekick_requests_total{endpoint="http://c:9000"} 1');
+  has('sidekick_requests_total{endpoint="http://c:9000"} 2');
+  has('sidekick_errors_total{endpoint="http://c:9000"} 1');
+  has('sidekick_responses_aborted_total{endpoint="http://c:9000",by="backend"} 1');
+  has('sidekick_responses_aborted_total{endpoint="http://c:9000",by="client"} 0');
+  has('sidekick_responses_aborted_total{endpoint="http://a:9000",by="shutdown"} 0');
+  has("# TYPE sidekick_responses_aborted_total counter");
   has('sidekick_errors_total{endpoint="http://a:9000"} 1');
   has('sidekick_tx_bytes_total{endpoint="http://a:9000"} 4.000031e+06');
   has('sidekick_health_checks_total{endpoint="http://c:9000",result="failure"} 1');
@@ -84,7 +90,7 @@ Deno.test("renderMetrics: every site's endpoints, families sorted, HELP/TYPE, pr
   has('sidekick_request_duration_seconds_bucket{endpoint="http://a:9000",le="0.025"} 1');
   has('sidekick_request_duration_seconds_bucket{endpoint="http://a:9000",le="1"} 2');
   has('sidekick_request_duration_seconds_bucket{endpoint="http://c:9000",le="10"} 0');
-  has('sidekick_request_duration_seconds_bucket{endpoint="http://c:9000",le="+Inf"} 1');
+  has('sidekick_request_duration_seconds_bucket{endpoint="http://c:9000",le="+Inf"} 2');
   has('sidekick_request_duration_seconds_count{endpoint="http://a:9000"} 2');
   has('sidekick_request_duration_seconds_sum{endpoint="http://a:9000"} 0.712');
   has("sidekick_trace_lines_dropped_total 4");

@@ -108,3 +108,19 @@ Deno.test("Stats: a slot given up is reused zeroed, last, as the memory grows", 
   for (let i = 0; i < 100; i++) stats.slot(`http://n${i}`);
   assert.equal(stats.get("http://b")!.requests, 1, "growing keeps the counters");
 });
+
+Deno.test("Stats: a body the backend broke off is an error; one the client or a stop broke is not", () => {
+  const stats = new Stats();
+  stats.observe(rec({ completed: false, aborted: "backend", responseBodyBytes: 4 }));
+  stats.observe(rec({ completed: false, aborted: "client", clientFault: true }));
+  stats.observe(rec({ completed: false, aborted: "shutdown" }));
+  stats.observe(rec({ status: 500, completed: false, aborted: "backend" })); // one error, not two
+  const s = stats.get("http://127.0.0.1:9001")!;
+  assert.equal(s.requests, 4);
+  assert.equal(s.errors, 2);
+  assert.equal(s.abortedByBackend, 2);
+  assert.equal(s.abortedByClient, 1);
+  assert.equal(s.abortedByShutdown, 1);
+  // tx counts the body bytes that got through: 4, 10, 10, 10 plus the status and header lines.
+  assert.equal(s.txBytes, 4 + 3 * 10 + 3 * (7 + 19) + (4 + 22 + 19));
+});

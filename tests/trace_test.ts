@@ -367,3 +367,37 @@ Deno.test("a hedged exchange says where the hedge went and which attempt won, in
     /after 1 failed attempt: http:\/\/10\.0\.0\.9:9000 timeout: no response headers within --response-timeout\)$/,
   );
 });
+
+Deno.test("a body broken off: a marker in every form; printed when the backend broke it, not the client", () => {
+  const r = request({
+    method: "GET",
+    responseHeaders: new Headers({ "content-length": String(1 << 20) }),
+    responseBodyBytes: 256 * 1024,
+    completed: false,
+    aborted: "backend",
+    error: "error reading a body from connection",
+  });
+  assert.match(
+    formatShortText(r, false),
+    / ↓ 256 KiB {2}\(aborted by the backend after 256 KiB of 1\.0 MiB: error reading a body from connection\)$/,
+  );
+  for (const line of [formatShortJson(r), formatDebugJson(r)]) {
+    const json = JSON.parse(line);
+    assert.equal(json.aborted, "backend");
+    assert.equal(json.error, "error reading a body from connection");
+  }
+  assert.match(
+    formatDebugText(r, false),
+    /<BODY> {2}\(aborted by the backend after 256 KiB of 1\.0 MiB/,
+  );
+  // Unknown length: no "of …"; no error text: no ": …".
+  const chunked = request({ responseBodyBytes: 100, completed: false, aborted: "client" });
+  assert.match(formatShortText(chunked, false), / {2}\(aborted by the client after 100 B\)$/);
+  const all = traceFilter(makeConfig({ sites: ["http://x"] }))!;
+  assert.ok(all(r), "a break by the backend is printed");
+  assert.ok(!all(chunked), "a client that went away is not");
+  assert.ok(!all(request({ completed: false, aborted: "shutdown" })));
+  // A whole exchange has none of it.
+  assert.equal(JSON.parse(formatShortJson(request())).aborted, undefined);
+  assert.ok(!formatShortText(request(), false).includes("aborted"));
+});

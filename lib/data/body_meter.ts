@@ -187,8 +187,8 @@ export async function relayResponse(
     response = new Response(body, init);
   } catch (e) {
     // A status the Response constructor refuses (600 and up): the server answers 500 instead.
-    if (body instanceof ReadableStream) body.cancel().catch(() => {});
     report({ bytes: 0, completed: false });
+    if (body instanceof ReadableStream) body.cancel().catch(() => {});
     throw e;
   }
   if (!later) report(now);

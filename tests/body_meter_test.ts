@@ -1,0 +1,171 @@
+import assert from "node:assert/strict";
+import {
+  type BodyOutcome,
+  MeteredBody,
+  relayResponse,
+  WHOLE_BODY_LIMIT,
+} from "../lib/data/body_meter.ts";
+
+/** A stream of `chunks`, then `end`: closed, or failed with that error. */
+function source(chunks: number[], end: "close" | Error = "close"): ReadableStream<Uint8Array> {
+  let i = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (i < chunks.length) c.enqueue(new Uint8Array(chunks[i++]));
+      else if (end === "close") c.close();
+      else c.error(end);
+    },
+  });
+}
+
+async function drain(stream: ReadableStream<Uint8Array> | null): Promise<number | Error> {
+  let n = 0;
+  try {
+    for await (const chunk of stream ?? []) n += chunk.byteLength;
+    return n;
+  } catch (e) {
+    return e as Error;
+  }
+}
+
+/** A `completed` that never settles (the native path must not be taken in these cases). */
+const NEVER = {
+  get completed(): Promise<void> {
+    throw new Error("completed read");
+  },
+};
+
+Deno.test("MeteredBody passes every chunk, counts them, reports the end once", async () => {
+  const ends: unknown[][] = [];
+  const m = new MeteredBody(source([3, 5, 7]), (...a) => ends.push(a));
+  assert.equal(await drain(m.stream), 15);
+  assert.equal(m.bytes, 15);
+  assert.deepEqual(ends, [["complete", undefined]]);
+
+  const boom = new Error("reset");
+  const failed: unknown[][] = [];
+  const f = new MeteredBody(source([4, 4], boom), (...a) => failed.push(a));
+  assert.equal(await drain(f.stream), boom);
+  assert.equal(f.bytes, 8);
+  assert.deepEqual(failed, [["failed", boom]]);
+
+  let cancelled: unknown;
+  const upstream = new ReadableStream<Uint8Array>({
+    pull: (c) => c.enqueue(new Uint8Array(10)),
+    cancel: (reason) => {
+      cancelled = reason;
+    },
+  });
+  const gone: unknown[][] = [];
+  const g = new MeteredBody(upstream, (...a) => gone.push(a));
+  const reader = g.stream.getReader();
+  await reader.read();
+  await reader.cancel("client went away");
+  assert.deepEqual(gone, [["cancelled", "client went away"]]);
+  assert.equal(cancelled, "client went away", "the cancel reaches the source");
+  assert.equal(g.bytes, 10);
+});
+
+Deno.test("relayResponse: HEAD, 204 and 304 count no body, at once", async () => {
+  for (
+    const [method, upstream] of [
+      ["HEAD", new Response(null, { headers: { "content-length": "20971520" } })],
+      ["GET", new Response(null, { status: 204 })],
+      ["GET", new Response(null, { status: 304, headers: { "content-length": "99" } })],
+    ] as const
+  ) {
+    const seen: BodyOutcome[] = [];
+    const res = await relayResponse(upstream, { status: upstream.status }, {
+      method,
+      info: NEVER,
+      onEnd: (o) => seen.push(o),
+    });
+    assert.equal(res.status, upstream.status);
+    assert.deepEqual(seen, [{ bytes: 0, completed: true }], `${method} ${upstream.status}`);
+  }
+});
+
+Deno.test("relayResponse: a small declared body is read whole; one cut short breaks after the head", async () => {
+  const seen: BodyOutcome[] = [];
+  const onEnd = (o: BodyOutcome) => seen.push(o);
+  const hello = new Response("hello", { headers: { "content-length": "5" } });
+  const ok = await relayResponse(hello, {}, { method: "GET", info: NEVER, onEnd });
+  assert.deepEqual(seen, [{ bytes: 5, completed: true }]);
+  assert.equal(await ok.text(), "hello");
+
+  seen.length = 0;
+  const boom = new Error("connection reset");
+  const cut = new Response(source([100], boom), { headers: { "content-length": "1000" } });
+  const res = await relayResponse(cut, { status: 200 }, { method: "GET", info: NEVER, onEnd });
+  assert.equal(res.status, 200);
+  assert.equal(seen.length, 1);
+  assert.deepEqual(seen[0], {
+    bytes: 0,
+    completed: false,
+    broken: { how: "failed", reason: boom },
+  });
+  assert.equal(await drain(res.body), boom);
+});
+
+Deno.test("relayResponse: a big declared body passes natively unless verify; unknown length is metered", async () => {
+  const big = String(WHOLE_BODY_LIMIT + 1);
+  // Native: reported from `completed`, with the declared length.
+  let complete!: () => void;
+  const info = { completed: new Promise<void>((r) => (complete = r)) };
+  const seen: BodyOutcome[] = [];
+  const upstream = new Response(source([WHOLE_BODY_LIMIT + 1]), {
+    headers: { "content-length": big },
+  });
+  const body = upstream.body;
+  const res = await relayResponse(upstream, {}, {
+    method: "GET",
+    info,
+    onEnd: (o) => seen.push(o),
+  });
+  assert.equal(res.body, body, "the upstream stream itself");
+  assert.deepEqual(seen, []);
+  complete();
+  await info.completed;
+  assert.deepEqual(seen, [{ bytes: WHOLE_BODY_LIMIT + 1, completed: true }]);
+
+  // --verify-bodies: the same body metered, cut short: seen with the bytes that got through.
+  const boom = new Error("unexpected EOF");
+  const verified: BodyOutcome[] = [];
+  const cut = new Response(source([1000, 1000], boom), { headers: { "content-length": big } });
+  const metered = await relayResponse(cut, {}, {
+    method: "GET",
+    info: NEVER,
+    verify: true,
+    onEnd: (o) => verified.push(o),
+  });
+  assert.equal(await drain(metered.body), boom);
+  assert.deepEqual(verified, [{
+    bytes: 2000,
+    completed: false,
+    broken: { how: "failed", reason: boom },
+  }]);
+
+  // No declared length: always metered, whatever its size.
+  const chunked: BodyOutcome[] = [];
+  const stream = await relayResponse(new Response(source([70_000, 30_000])), {}, {
+    method: "GET",
+    info: NEVER,
+    onEnd: (o) => chunked.push(o),
+  });
+  assert.equal(await drain(stream.body), 100_000);
+  assert.deepEqual(chunked, [{ bytes: 100_000, completed: true }]);
+});
+
+Deno.test("relayResponse: a status the Response constructor refuses is reported, then thrown", async () => {
+  const seen: BodyOutcome[] = [];
+  const upstream = new Response(source([10]));
+  await assert.rejects(
+    relayResponse(upstream, { status: 600 }, {
+      method: "GET",
+      info: NEVER,
+      onEnd: (o) => seen.push(o),
+    }),
+    RangeError,
+  );
+  assert.deepEqual(seen, [{ bytes: 0, completed: false }]);
+});
