@@ -473,7 +473,7 @@ Deno.test("help text: sections, flags, defaults, aligned columns, examples", () 
   assert.ok(lines.includes("  ./sidekick - High-Performance sidecar load-balancer"));
   assert.ok(lines.includes("  ./sidekick [FLAGS] SITE1 [SITE2..]"));
   const flagLines = lines.slice(lines.indexOf("FLAGS:") + 1, lines.indexOf("SITE:") - 1);
-  assert.equal(flagLines.length, 38); // 36 visible flags + help + version
+  assert.equal(flagLines.length, 39); // 37 visible flags + help + version
   const columns = flagLines.map((line) => {
     const m = /^ {2}(.+?) {2,}(\S.*)$/.exec(line);
     assert.ok(m, line);
