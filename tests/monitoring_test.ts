@@ -312,7 +312,7 @@ Deno.test("dashboard: unique panel ids, panels inside the 24-column grid and not
   }
 });
 
-Deno.test("dashboard: graphs traffic, errors, latency, backend state, in-flight, health checks, retries, ejections, hedges, trace drops, CPU, memory", async () => {
+Deno.test("dashboard: graphs traffic, errors, latency, backend state, in-flight, health checks, retries, ejections, hedges, broken bodies, bytes, trace drops, CPU, memory", async () => {
   const used = new Set<string>();
   for (const { expr } of dashboardExpressions(await dashboard())) {
     for (const m of promqlNames(expr).metrics) used.add(m);
@@ -334,6 +334,9 @@ Deno.test("dashboard: graphs traffic, errors, latency, backend state, in-flight,
       "sidekick_backend_ejections_total",
       "sidekick_backend_ejected",
       "sidekick_hedges_total",
+      "sidekick_responses_aborted_total",
+      "sidekick_rx_bytes_total",
+      "sidekick_tx_bytes_total",
       "sidekick_trace_lines_dropped_total",
       "process_cpu_seconds_total",
       "process_resident_memory_bytes",
