@@ -397,6 +397,8 @@ Deno.test("a body broken off: a marker in every form; printed when the backend b
   assert.ok(all(r), "a break by the backend is printed");
   assert.ok(!all(chunked), "a client that went away is not");
   assert.ok(!all(request({ completed: false, aborted: "shutdown" })));
+  const errors = traceFilter(makeConfig({ sites: ["http://x"], errors: true }))!;
+  assert.ok(errors(r), "--errors keeps a 200 whose body the backend broke off");
   // A whole exchange has none of it.
   assert.equal(JSON.parse(formatShortJson(request())).aborted, undefined);
   assert.ok(!formatShortText(request(), false).includes("aborted"));

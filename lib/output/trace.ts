@@ -60,7 +60,8 @@ export const REDACTED = "*REDACTED*";
  * record without a response (failed health check) or one whose client went away mid-response
  * (one whose backend broke the body off is printed, with its marker);
  * `--trace application` drops health checks; `--trace minio` keeps only health checks and MinIO's
- * own API (paths under `/minio/`); `--errors` keeps 400 ≤ status < 600; `--status-code` keeps the
+ * own API (paths under `/minio/`); `--errors` keeps 400 ≤ status < 600 and bodies the backend
+ * broke off; `--status-code` keeps the
  * listed statuses. Returns undefined when nothing can ever be printed.
  */
 export function traceFilter(
@@ -74,7 +75,7 @@ export function traceFilter(
     if (r.status === 0 || (!r.completed && r.aborted !== "backend")) return false;
     if (mode === "application" && r.kind === "health") return false;
     if (mode === "minio" && r.kind !== "health" && !r.path.startsWith("/minio/")) return false;
-    if (errors && (r.status < 400 || r.status >= 600)) return false;
+    if (errors && (r.status < 400 || r.status >= 600) && r.aborted !== "backend") return false;
     if (codes && !codes.has(r.status)) return false;
     return true;
   };
