@@ -149,7 +149,7 @@ export async function relayResponse(
   const status = upstream.status;
   const now: BodyOutcome = { bytes: 0, completed: true }; // reported after the Response exists
   let later = false;
-  if (NULL_BODY_STATUS.has(status)) await source?.cancel();
+  if (NULL_BODY_STATUS.has(status)) await source?.cancel().catch(() => {});
   else if (source === null || options.method === "HEAD") body = source;
   else {
     const declared = declaredLength(upstream.headers);

@@ -126,7 +126,7 @@ export async function forward(
   const start = Date.now();
   const t0 = performance.now();
   const remoteIp = info.remoteAddr.hostname;
-  // Built first: nothing that can throw stands between begin() and the completion hook below.
+  // Built first: nothing that can throw stands between begin() and the finish() of each exit.
   const requestHeaders = upstreamHeaderList(req.headers, {
     host: target.host,
     remoteIp,
