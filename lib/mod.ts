@@ -20,6 +20,7 @@ export type { BackendSnapshot, Transition, TransitionListener } from "./shared/b
 export { Pool } from "./shared/pool.ts";
 export type { Candidate, Random } from "./shared/balancer.ts";
 export type {
+  AbortedBy,
   ExchangeRecord,
   FailedAttempt,
   HeaderList,
