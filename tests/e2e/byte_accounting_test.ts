@@ -54,7 +54,7 @@ async function drain(res: Response): Promise<{ bytes: number; broken: boolean }>
 
 /**
  * A backend on a raw socket: `/health` answers 200; `/cut?declared=N&sent=M` answers 200 with
- * `Content-Length: N`, sends M bytes and closes the connection.
+ * `Content-Length: N`, sends M bytes and closes the connection; `/drop` closes it unanswered.
  */
 function startCuttingBackend(): { url: string; close(): Promise<void> } {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -74,6 +74,7 @@ function startCuttingBackend(): { url: string; close(): Promise<void> } {
         const target = head.split(" ")[1] ?? "/";
         head = head.slice(end + 4); // requests here carry no body
         const url = new URL(target, "http://x");
+        if (url.pathname === "/drop") return; // closed without an answer
         if (url.pathname !== "/cut") {
           await conn.write(enc.encode("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
           continue;
@@ -297,6 +298,40 @@ Deno.test("a client that leaves mid-download: counted as aborted by the client, 
     await done.text();
     await traceOf(sk, "/status");
     assert.equal(traces(sk).filter((t) => t.path === "/stream").length, 0);
+  } finally {
+    await sk.stop();
+    await b.close();
+  }
+});
+
+Deno.test("every way out of an exchange is recorded once and gives the backend back", async () => {
+  const b = startCuttingBackend();
+  const sk = await startSidekick(["--retries", "0", "--trace", "", ...FAST, b.url]);
+  try {
+    await sk.waitHealthy();
+    // sidekick's own 502: the backend closed the connection without answering.
+    const dropped = await fetch(`${sk.url}/drop`);
+    assert.equal(dropped.status, 502);
+    await dropped.body?.cancel();
+    // An upload that ends before its Content-Length, the client gone: the client's fault.
+    const port = Number(new URL(sk.url).port);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(
+      new TextEncoder().encode(
+        "PUT /cut?declared=0&sent=0 HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\nshort",
+      ),
+    );
+    conn.close();
+    // A whole answer read whole, and one the backend broke off.
+    const small = await fetch(`${sk.url}/cut?declared=10&sent=10`);
+    assert.deepEqual(await drain(small), { bytes: 10, broken: false });
+    await waitFor(
+      async () => await counter(sk, "sidekick_requests_total", b.url) === 3,
+      "three exchanges recorded",
+    );
+    assert.equal(await counter(sk, "sidekick_errors_total", b.url), 1, "the 502 only");
+    assert.equal(await counter(sk, "sidekick_requests_in_flight", b.url), 0);
+    assert.equal(await counter(sk, "sidekick_request_duration_seconds_count", b.url), 3);
   } finally {
     await sk.stop();
     await b.close();
