@@ -280,20 +280,19 @@ Deno.test("e2e: every bad backend TLS file → exit 2, one line naming the flag 
   }
 });
 
-Deno.test("backend TLS files are read only when a site uses https (as in Go)", async () => {
-  const sk = createSidekick(
-    makeConfig({ address: "127.0.0.1:0", sites: ["http://127.0.0.1:9"], cacert: "/nonexistent" }),
-  );
-  await sk.stop();
-  assert.throws(
-    () =>
-      createSidekick(
-        makeConfig({
-          address: "127.0.0.1:0",
-          sites: ["http://127.0.0.1:9", "https://127.0.0.1:9"],
-          cacert: "/nonexistent",
-        }),
-      ),
-    (e) => e instanceof ConfigError && /--cacert/.test(e.message),
-  );
+Deno.test("backend TLS files are read at start even when every site is http (unlike Go)", () => {
+  for (
+    const files of [
+      { cacert: "/nonexistent" },
+      { clientCert: "/nonexistent/c.pem", clientKey: "/nonexistent/k.pem" },
+    ]
+  ) {
+    for (const sites of [["http://127.0.0.1:9"], ["http://127.0.0.1:9", "https://127.0.0.1:9"]]) {
+      assert.throws(
+        () => createSidekick(makeConfig({ address: "127.0.0.1:0", sites, ...files })),
+        (e) => e instanceof ConfigError && /^--(cacert|client-cert): .*nonexistent/.test(e.message),
+        `${JSON.stringify(files)} ${sites}`,
+      );
+    }
+  }
 });
