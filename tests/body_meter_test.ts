@@ -169,3 +169,54 @@ Deno.test("relayResponse: a status the Response constructor refuses is reported,
   );
   assert.deepEqual(seen, [{ bytes: 0, completed: false }]);
 });
+
+Deno.test("relayResponse: a body of unknown length that comes at once and is small is sent whole", async () => {
+  const seen: BodyOutcome[] = [];
+  const res = await relayResponse(new Response(source([2, 3])), {}, {
+    method: "POST",
+    info: NEVER,
+    onEnd: (o) => seen.push(o),
+  });
+  assert.deepEqual(seen, [{ bytes: 5, completed: true }], "reported before the response starts");
+  assert.equal(await drain(res.body), 5);
+
+  const boom = new Error("reset");
+  const failed: BodyOutcome[] = [];
+  const cut = await relayResponse(new Response(source([2], boom)), {}, {
+    method: "GET",
+    info: NEVER,
+    onEnd: (o) => failed.push(o),
+  });
+  assert.deepEqual(failed, [{
+    bytes: 0,
+    completed: false,
+    broken: { how: "failed", reason: boom },
+  }]);
+  assert.equal(await drain(cut.body), boom);
+});
+
+Deno.test("relayResponse: a slow body of unknown length streams on at once, what was read first", async () => {
+  let step = 0;
+  let release!: () => void;
+  const later = new Promise<void>((r) => (release = r));
+  const slow = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      step++;
+      if (step === 1) c.enqueue(new Uint8Array(3));
+      else if (step === 2) {
+        await later; // held past the peek: the head must not wait for it
+        c.enqueue(new Uint8Array(4));
+      } else c.close();
+    },
+  });
+  const seen: BodyOutcome[] = [];
+  const res = await relayResponse(new Response(slow), {}, {
+    method: "GET",
+    info: NEVER,
+    onEnd: (o) => seen.push(o),
+  });
+  assert.deepEqual(seen, [], "streaming: not ended yet");
+  release();
+  assert.equal(await drain(res.body), 7);
+  assert.deepEqual(seen, [{ bytes: 7, completed: true }]);
+});

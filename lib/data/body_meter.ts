@@ -40,14 +40,19 @@ export class MeteredBody {
   readonly stream: ReadableStream<Uint8Array>;
 
   /**
-   * Wraps `source`. `onEnd` is called once: `complete` after the last chunk was passed on,
-   * `failed` with the error the source threw, `cancelled` with the reason the reader gave.
+   * Wraps `source` (a stream, or a reader already taken from one). `onEnd` is called once:
+   * `complete` after the last chunk was passed on, `failed` with the error the source threw,
+   * `cancelled` with the reason the reader gave. `ahead` is what was already read from the
+   * reader: chunks passed on first, then the read still pending, if any.
    */
   constructor(
-    source: ReadableStream<Uint8Array>,
+    source: ReadableStream<Uint8Array> | ReadableStreamDefaultReader<Uint8Array>,
     onEnd?: (end: BodyEnd, reason?: unknown) => void,
+    ahead?: Peeked,
   ) {
-    const reader = source.getReader();
+    const reader = source instanceof ReadableStream ? source.getReader() : source;
+    const chunks = ahead?.chunks ?? [];
+    let pending = ahead?.pending;
     let ended = false;
     const end = (how: BodyEnd, reason?: unknown) => {
       if (ended) return;
@@ -56,9 +61,17 @@ export class MeteredBody {
     };
     this.stream = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
+        const first = chunks.shift();
+        if (first !== undefined) {
+          this.bytes += first.byteLength;
+          controller.enqueue(first);
+          return;
+        }
         let chunk: ReadableStreamReadResult<Uint8Array>;
         try {
-          chunk = await reader.read();
+          const read = pending ?? reader.read();
+          pending = undefined;
+          chunk = await read;
         } catch (e) {
           end("failed", e);
           controller.error(e);
@@ -78,6 +91,66 @@ export class MeteredBody {
       },
     }, { highWaterMark: 0 });
   }
+}
+
+/** The start of a body of unknown length, read while it came at once (see {@linkcode peek}). */
+export interface Peeked {
+  /** The chunks read. */
+  chunks: Uint8Array[];
+  /** The read that did not complete in time, if any (its rejection is marked handled). */
+  pending?: Promise<ReadableStreamReadResult<Uint8Array>>;
+}
+
+/**
+ * How long a body of unknown length may take to arrive whole before the response starts
+ * streaming it instead, ms: a small chunked answer is usually in the client's buffer already.
+ */
+export const PEEK_WAIT_MS = 1;
+
+/**
+ * Reads `reader` while its chunks come at once (within {@linkcode PEEK_WAIT_MS}) and total at
+ * most `limit` bytes: the whole body when it ends in that time (`done`), or what was read so
+ * far to be streamed on; or the error that broke it off.
+ */
+export async function peek(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  limit: number,
+): Promise<(Peeked & { done: boolean; bytes: number }) | { error: unknown }> {
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), PEEK_WAIT_MS);
+  });
+  try {
+    for (;;) {
+      const read = reader.read();
+      const r = await Promise.race([read, late]);
+      if (r === "late") {
+        read.catch(() => {}); // awaited later by the metered stream
+        return { chunks, pending: read, done: false, bytes };
+      }
+      if (r.done) return { chunks, done: true, bytes };
+      chunks.push(r.value);
+      bytes += r.value.byteLength;
+      if (bytes > limit) return { chunks, done: false, bytes };
+    }
+  } catch (error) {
+    return { error };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The chunks as one byte array. */
+function concat(chunks: readonly Uint8Array[], bytes: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
 }
 
 /**
@@ -131,7 +204,9 @@ export interface RelayOptions {
  *   bytes, no chunk enters this isolate), reported with its declared length when the server says
  *   the response completed, or cancelled when it says it did not; a break by the backend is not
  *   seen on this path;
- * - else (unknown length, or `verify`): a {@linkcode MeteredBody}, reported when it ends.
+ * - unknown length: read whole when it all comes at once and is small (see {@linkcode peek}),
+ *   reported at once; else a {@linkcode MeteredBody} that starts with what was read;
+ * - else (`verify`): a {@linkcode MeteredBody}, reported when it ends.
  */
 export async function relayResponse(
   upstream: Response,
@@ -171,15 +246,27 @@ export async function relayResponse(
         (reason) => report({ bytes: 0, completed: false, broken: { how: "cancelled", reason } }),
       );
     } else {
-      const metered = new MeteredBody(source, (how, reason) => {
-        report(
-          how === "complete"
-            ? { bytes: metered.bytes, completed: true }
-            : { bytes: metered.bytes, completed: false, broken: { how, reason } },
-        );
-      });
-      body = metered.stream;
-      later = true;
+      // Unknown length (or verified): whole if it comes at once and is small, else metered.
+      const reader = source.getReader();
+      const peeked = declared === undefined ? await peek(reader, WHOLE_BODY_LIMIT) : undefined;
+      if (peeked && "error" in peeked) {
+        body = failedStream(peeked.error);
+        now.completed = false;
+        now.broken = { how: "failed", reason: peeked.error };
+      } else if (peeked?.done) {
+        body = concat(peeked.chunks, peeked.bytes);
+        now.bytes = peeked.bytes;
+      } else {
+        const metered = new MeteredBody(reader, (how, reason) => {
+          report(
+            how === "complete"
+              ? { bytes: metered.bytes, completed: true }
+              : { bytes: metered.bytes, completed: false, broken: { how, reason } },
+          );
+        }, peeked);
+        body = metered.stream;
+        later = true;
+      }
     }
   }
   let response: Response;
