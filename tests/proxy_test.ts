@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { Backend } from "../lib/shared/backend.ts";
 import { CLIENT_GONE } from "../lib/upstream/fetch_errors.ts";
 import { forward, type ProxyContext, type RetryContext, type Target } from "../lib/data/proxy.ts";
+import { WHOLE_BODY_LIMIT } from "../lib/data/body_meter.ts";
 import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
 import { ReplayMemory, RetryBudget } from "../lib/data/retry.ts";
 import type { Transport } from "../lib/upstream/transport.ts";
@@ -222,19 +223,14 @@ Deno.test("forward: a streamed upload reaches the backend byte for byte", async 
   assert.deepEqual(calls[0].body, body);
 });
 
-Deno.test("forward: in flight from the call until the response is delivered; then one record", async () => {
-  const { transport } = fakeTransport(ok("0123456789", { headers: { "content-length": "10" } }));
+Deno.test("forward: a big body passed natively is in flight until the server has sent it; then one record", async () => {
+  const big = "x".repeat(WHOLE_BODY_LIMIT + 1);
+  const { transport } = fakeTransport(ok(big, { headers: { "content-length": `${big.length}` } }));
   const { ctx, records, inflight } = context(transport);
   const b = upBackend("http://127.0.0.1:9001", 2);
   const { info, complete } = clientInfo();
-  const res = await forward(
-    new Request("http://h/p", { method: "PUT", body: "abc", headers: { "content-length": "3" } }),
-    info,
-    b,
-    target,
-    ctx,
-  );
-  await res.text();
+  const res = await forward(new Request("http://h/p"), info, b, target, ctx);
+  assert.equal((await res.text()).length, big.length);
   assert.equal(b.inflight, 1, "the body was read, but the server has not finished sending it");
   assert.equal(inflight.size, 1);
   assert.equal(records.length, 0);
@@ -244,6 +240,26 @@ Deno.test("forward: in flight from the call until the response is delivered; the
   assert.equal(b.inflight, 0);
   assert.equal(inflight.size, 0);
   assert.equal(records.length, 1);
+  assert.equal(records[0].responseBodyBytes, big.length, "its declared length");
+  assert.equal(records[0].completed, true);
+});
+
+Deno.test("forward: a small answer is read whole: one record, and the backend given back, at once", async () => {
+  const { transport } = fakeTransport(ok("0123456789", { headers: { "content-length": "10" } }));
+  const { ctx, records, inflight } = context(transport);
+  const b = upBackend("http://127.0.0.1:9001", 2);
+  const { info } = clientInfo(); // never settled: not needed
+  const res = await forward(
+    new Request("http://h/p", { method: "PUT", body: "abc", headers: { "content-length": "3" } }),
+    info,
+    b,
+    target,
+    ctx,
+  );
+  assert.equal(b.inflight, 0);
+  assert.equal(inflight.size, 0);
+  assert.equal(records.length, 1);
+  assert.equal(await res.text(), "0123456789");
   const r = records[0];
   assert.equal(r.kind, "request");
   assert.equal(r.endpoint, "http://127.0.0.1:9001");
@@ -263,7 +279,9 @@ Deno.test("forward: in flight from the call until the response is delivered; the
 });
 
 Deno.test("forward: a response the client did not take in full is recorded as not completed", async () => {
-  const { transport } = fakeTransport(ok());
+  // Passed natively: the server says it was not sent in full.
+  const big = "x".repeat(WHOLE_BODY_LIMIT + 1);
+  const { transport } = fakeTransport(ok(big, { headers: { "content-length": `${big.length}` } }));
   const { ctx, records } = context(transport);
   const { info, fail } = clientInfo();
   const res = await forward(new Request("http://h/p"), info, upBackend("http://b:1"), target, ctx);
@@ -273,6 +291,32 @@ Deno.test("forward: a response the client did not take in full is recorded as no
   await Promise.resolve();
   assert.equal(records.length, 1);
   assert.equal(records[0].completed, false);
+  assert.equal(records[0].aborted, "client");
+
+  // Streamed through sidekick (no length, slow): the cancel says so, with the bytes passed on.
+  let sent = 0;
+  const slow = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (sent++ > 0) await new Promise((r) => setTimeout(r, 20));
+      c.enqueue(new Uint8Array(100));
+    },
+  });
+  const streamed = fakeTransport(() => Promise.resolve(new Response(slow)));
+  const other = context(streamed.transport);
+  const res2 = await forward(
+    new Request("http://h/p"),
+    clientInfo().info,
+    upBackend("http://b:1"),
+    target,
+    other.ctx,
+  );
+  const reader = res2.body!.getReader();
+  await reader.read();
+  await reader.cancel("gone");
+  assert.equal(other.records.length, 1);
+  assert.equal(other.records[0].completed, false);
+  assert.equal(other.records[0].aborted, "client");
+  assert.equal(other.records[0].responseBodyBytes, 100);
 });
 
 Deno.test("forward: connection refused is the 502 document; the backend is ejected once", async () => {
@@ -332,11 +376,8 @@ Deno.test("forward: refused, then retried on another backend; the record says wh
   assert.deepEqual(picks, [[a]]);
   assert.deepEqual(ejected, [a]);
   assert.equal(a.inflight, 0, "the failed backend's attempt ended at once");
-  assert.equal(b.inflight, 1);
+  assert.equal(b.inflight, 0, "a small answer, read whole: the exchange ended too");
   complete();
-  await info.completed;
-  await Promise.resolve();
-  assert.equal(b.inflight, 0);
   const r = records[0];
   assert.equal(r.endpoint, "http://127.0.0.1:9002");
   assert.equal(r.status, 200);
@@ -367,11 +408,12 @@ Deno.test("forward: an idempotent upload is kept and sent again whole; the memor
     ctx,
   );
   await res.body?.cancel();
-  assert.equal(retry.memory.held, 10, "held until the exchange completes");
+  assert.equal(
+    retry.memory.held,
+    0,
+    "given back when the exchange ended (a small answer: at once)",
+  );
   complete();
-  await info.completed;
-  await Promise.resolve();
-  assert.equal(retry.memory.held, 0);
   assert.equal(calls.length, 2);
   assert.deepEqual(calls[0].body, body);
   assert.deepEqual(calls[1].body, body);
