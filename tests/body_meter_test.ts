@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   type BodyOutcome,
+  chunkReader,
   MeteredBody,
   relayResponse,
   WHOLE_BODY_LIMIT,
@@ -219,4 +220,23 @@ Deno.test("relayResponse: a slow body of unknown length streams on at once, what
   release();
   assert.equal(await drain(res.body), 7);
   assert.deepEqual(seen, [{ bytes: 7, completed: true }]);
+});
+
+Deno.test("chunkReader: a byte stream is read into buffers of the asked size, a plain stream as it comes", async () => {
+  const bytes = new ReadableStream({
+    type: "bytes",
+    pull(c: ReadableByteStreamController) {
+      const view = c.byobRequest!.view as Uint8Array;
+      view.fill(1);
+      c.byobRequest!.respond(view.byteLength);
+      if (view.byteLength < 100) c.close();
+    },
+  });
+  const r = chunkReader(bytes, 10);
+  const first = await r.read();
+  assert.equal(first.value?.byteLength, 10, "the first read asks for 10 bytes");
+  await r.cancel();
+  const plain = chunkReader(source([7]));
+  assert.equal((await plain.read()).value?.byteLength, 7);
+  assert.equal((await plain.read()).done, true);
 });

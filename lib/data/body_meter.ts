@@ -46,11 +46,11 @@ export class MeteredBody {
    * reader: chunks passed on first, then the read still pending, if any.
    */
   constructor(
-    source: ReadableStream<Uint8Array> | ReadableStreamDefaultReader<Uint8Array>,
+    source: ReadableStream<Uint8Array> | ChunkReader,
     onEnd?: (end: BodyEnd, reason?: unknown) => void,
     ahead?: Peeked,
   ) {
-    const reader = source instanceof ReadableStream ? source.getReader() : source;
+    const reader = source instanceof ReadableStream ? chunkReader(source) : source;
     const chunks = ahead?.chunks ?? [];
     let pending = ahead?.pending;
     let ended = false;
@@ -93,6 +93,42 @@ export class MeteredBody {
   }
 }
 
+/** Reads chunks from a body: `read` gives the next one, `cancel` stops the source. */
+export interface ChunkReader {
+  /** The next chunk, or done. */
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  /** Cancels the source with `reason`. */
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/** Bytes a read of {@linkcode chunkReader} asks for at most (what a stream gives by default). */
+const CHUNK_BYTES = 64 * 1024;
+
+/**
+ * A {@linkcode ChunkReader} over `stream`: from a byte stream (fetch bodies) each read fills a
+ * buffer of at most `first` bytes for the first read, {@linkcode CHUNK_BYTES} after (a default
+ * reader allocates 64 KiB for every read, even of a 2-byte body); else a default reader.
+ */
+export function chunkReader(stream: ReadableStream<Uint8Array>, first = CHUNK_BYTES): ChunkReader {
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = stream.getReader({ mode: "byob" });
+  } catch {
+    const reader = stream.getReader();
+    return { read: () => reader.read(), cancel: (reason) => reader.cancel(reason) };
+  }
+  let size = first;
+  return {
+    read: async () => {
+      const view = new Uint8Array(size);
+      size = CHUNK_BYTES;
+      const r = await byob!.read(view);
+      return r.done ? { done: true, value: undefined } : { done: false, value: r.value! };
+    },
+    cancel: (reason) => byob!.cancel(reason),
+  };
+}
+
 /** The start of a body of unknown length, read while it came at once (see {@linkcode peek}). */
 export interface Peeked {
   /** The chunks read. */
@@ -105,7 +141,7 @@ export interface Peeked {
  * How long a body of unknown length may take to arrive whole before the response starts
  * streaming it instead, ms: a small chunked answer is usually in the client's buffer already.
  */
-export const PEEK_WAIT_MS = 1;
+export const PEEK_WAIT_MS = 20;
 
 /**
  * Reads `reader` while its chunks come at once (within {@linkcode PEEK_WAIT_MS}) and total at
@@ -113,7 +149,7 @@ export const PEEK_WAIT_MS = 1;
  * far to be streamed on; or the error that broke it off.
  */
 export async function peek(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: ChunkReader,
   limit: number,
 ): Promise<(Peeked & { done: boolean; bytes: number }) | { error: unknown }> {
   const chunks: Uint8Array[] = [];
@@ -247,7 +283,8 @@ export async function relayResponse(
       );
     } else {
       // Unknown length (or verified): whole if it comes at once and is small, else metered.
-      const reader = source.getReader();
+      // A small first read: a chunked answer is mostly a few bytes.
+      const reader = chunkReader(source, declared === undefined ? 4096 : CHUNK_BYTES);
       const peeked = declared === undefined ? await peek(reader, WHOLE_BODY_LIMIT) : undefined;
       if (peeked && "error" in peeked) {
         body = failedStream(peeked.error);
