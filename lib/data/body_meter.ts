@@ -19,8 +19,7 @@
  * @module
  */
 
-import { NULL_BODY_STATUS } from "../shared/http_facts.ts";
-import { declaredLength } from "./small_body.ts";
+import { declaredLength, NULL_BODY_STATUS } from "../shared/http_facts.ts";
 
 /** How a metered body ended: read to its end, failed while being read, or cancelled. */
 export type BodyEnd = "complete" | "failed" | "cancelled";

@@ -16,12 +16,11 @@ import {
 } from "../upstream/fetch_errors.ts";
 import { downstreamHeaderList, upstreamHeaderList } from "./headers.ts";
 import type { AbortedBy, RecordListener } from "../shared/exchange_record.ts";
-import { declaredLength } from "./small_body.ts";
 import { IDEMPOTENT_METHODS, type ReplayMemory, type RetryBudget, retryReason } from "./retry.ts";
 import type { FailedAttempt } from "../shared/exchange_record.ts";
 import { MeteredBody, relayResponse } from "./body_meter.ts";
 import type { Transport } from "../upstream/transport.ts";
-import { BODYLESS_METHODS, plainText } from "../shared/http_facts.ts";
+import { BODYLESS_METHODS, declaredLength, plainText } from "../shared/http_facts.ts";
 
 /** What the proxy needs besides the request. */
 export interface ProxyContext {

@@ -98,3 +98,10 @@ const STATUS_TEXT: ReadonlyMap<number, string> = new Map([
 export function statusText(status: number): string {
   return STATUS_TEXT.get(status) ?? "";
 }
+
+/** The declared length of a message body, or undefined when absent or not one plain number. */
+export function declaredLength(headers: Headers): number | undefined {
+  // A repeated header arrives joined with ", " and fails the pattern, as it should.
+  const value = headers.get("content-length")?.trim();
+  return value !== undefined && /^\d{1,15}$/.test(value) ? Number(value) : undefined;
+}
