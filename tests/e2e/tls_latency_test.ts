@@ -160,107 +160,90 @@ async function slowMedians(
   return slow;
 }
 
+/** A sidekick over HTTPS in front of one backend, proxying once `origin` answers. */
+interface TlsSidekick {
+  /** `https://localhost:<port>`. */
+  origin: string;
+  /** Lines it printed on stdout. */
+  stdout: string[];
+  /** The certificate to trust (undefined for a generated one: curl --insecure). */
+  cacert: string | undefined;
+  /** Stops it and the backend; asserts exit status 0. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Starts a backend and sidekick with `args` (before the SITE) and `tls` (`files` for the test
+ * certificate, `auto` for `--auto-tls-host localhost`), under `runArgs`; resolves once a request
+ * through it, offered over `protocol`, answers.
+ */
+async function tlsSidekick(
+  args: string[],
+  tls: "files" | "auto",
+  protocol = "--http1.1",
+  runArgs: readonly string[] = RUN_ARGS,
+): Promise<TlsSidekick> {
+  const c = await serverCerts();
+  const backend = await startBackend("b1");
+  const tlsArgs = tls === "files"
+    ? ["--cert", c.aCert, "--key", c.aKey]
+    : ["--auto-tls-host", "localhost"];
+  const sk = await startSidekick(
+    [...args, "--health-path", "/health", ...tlsArgs, backend.url],
+    runArgs,
+  );
+  const origin = `https://localhost:${new URL(sk.url).port}`;
+  const cacert = tls === "files" ? c.aCert : undefined;
+  const stop = async () => {
+    const status = await sk.stop();
+    await backend.close();
+    assert.equal(status.code, 0);
+  };
+  try {
+    await waitFor(async () => {
+      const [t] = await curlSequence(`${origin}/object`, 1, protocol, cacert);
+      return t.status === 200 && t.body === "b1";
+    }, "sidekick proxying over https");
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { origin, stdout: sk.stdout, cacert, [Symbol.asyncDispose]: stop };
+}
+
 for (const workers of ["1", "2"]) {
-  for (const source of ["--cert/--key", "--auto-tls-host"]) {
+  for (const [source, tls] of [["--cert/--key", "files"], ["--auto-tls-host", "auto"]] as const) {
     Deno.test(`${source}, --workers ${workers}: the median keep-alive request is under ${MEDIAN_BUDGET_MS} ms for 600 B to 256 KiB bodies, HTTP/1.1 and HTTP/2`, async () => {
-      const c = await serverCerts();
-      const backend = await startBackend("b1");
-      const tlsArgs = source === "--cert/--key"
-        ? ["--cert", c.aCert, "--key", c.aKey]
-        : ["--auto-tls-host", "localhost"];
-      const sk = await startSidekick([
-        "--workers",
-        workers,
-        "--health-path",
-        "/health",
-        ...tlsArgs,
-        backend.url,
-      ]);
-      try {
-        assert.ok(
-          !sk.stdout.some((l) => /may wait/.test(l)),
-          `no latency warning expected:\n${sk.stdout.join("\n")}`,
-        );
-        const origin = `https://localhost:${new URL(sk.url).port}`;
-        await waitFor(async () => {
-          const out = await new Deno.Command("curl", {
-            args: ["-sk", "-o", "/dev/null", "-w", "%{http_code}", `${origin}/big?size=1`],
-            stdout: "piped",
-            stderr: "null",
-          }).output();
-          return new TextDecoder().decode(out.stdout) === "200";
-        }, "sidekick proxying over https");
-        const cacert = source === "--cert/--key" ? c.aCert : undefined;
-        const slow = await slowMedians(origin, cacert);
-        assert.deepEqual(slow, [], `over the ${MEDIAN_BUDGET_MS} ms median:\n${slow.join("\n")}`);
-      } finally {
-        const status = await sk.stop();
-        await backend.close();
-        assert.equal(status.code, 0);
-      }
+      await using sk = await tlsSidekick(["--workers", workers], tls);
+      assert.ok(
+        !sk.stdout.some((l) => /may wait/.test(l)),
+        `no latency warning expected:\n${sk.stdout.join("\n")}`,
+      );
+      const slow = await slowMedians(sk.origin, sk.cacert);
+      assert.deepEqual(slow, [], `over the ${MEDIAN_BUDGET_MS} ms median:\n${slow.join("\n")}`);
     });
   }
 }
 
 Deno.test("without --allow-ffi: one line says HTTPS responses may wait, and sidekick serves anyway, tiny bodies without a stall", async () => {
-  const c = await serverCerts();
-  const backend = await startBackend("b1");
   const noFfi = RUN_ARGS.filter((a) => a !== "--allow-ffi");
-  const sk = await startSidekick([
-    "--workers",
-    "2",
-    "--health-path",
-    "/health",
-    "--cert",
-    c.aCert,
-    "--key",
-    c.aKey,
-    backend.url,
-  ], noFfi);
-  try {
-    const warnings = sk.stdout.filter((l) => /may wait/.test(l));
-    assert.deepEqual(warnings, [
-      "sidekick: TLS responses above 512 bytes may wait ~40 ms: " +
-      "setting TCP_NODELAY on the listener needs --allow-ffi",
-    ]);
-    const origin = `https://localhost:${new URL(sk.url).port}`;
-    await waitFor(async () => {
-      const transfers = await curlSequence(`${origin}/object`, 1, "--http1.1", c.aCert);
-      return transfers[0].status === 200 && transfers[0].body === "b1";
-    }, "sidekick proxying over https");
-    const transfers = await curlSequence(`${origin}/object`, REQUESTS, "--http1.1", c.aCert);
-    const ms = median(transfers.slice(1).map((t) => t.ms));
-    assert.ok(ms < MEDIAN_BUDGET_MS, `tiny bodies: median ${ms.toFixed(1)} ms`);
-  } finally {
-    const status = await sk.stop();
-    await backend.close();
-    assert.equal(status.code, 0);
-  }
+  await using sk = await tlsSidekick(["--workers", "2"], "files", "--http1.1", noFfi);
+  const warnings = sk.stdout.filter((l) => /may wait/.test(l));
+  assert.deepEqual(warnings, [
+    "sidekick: TLS responses above 512 bytes may wait ~40 ms: " +
+    "setting TCP_NODELAY on the listener needs --allow-ffi",
+  ]);
+  const transfers = await curlSequence(`${sk.origin}/object`, REQUESTS, "--http1.1", sk.cacert);
+  const ms = median(transfers.slice(1).map((t) => t.ms));
+  assert.ok(ms < MEDIAN_BUDGET_MS, `tiny bodies: median ${ms.toFixed(1)} ms`);
 });
 
 Deno.test("--no-http2, --workers 2: HTTP/1.1 even for clients that offer HTTP/2, at plain-TCP latency; uploads arrive intact", async () => {
-  const c = await serverCerts();
-  const backend = await startBackend("b1");
-  const sk = await startSidekick([
-    "--workers",
-    "2",
-    "--no-http2",
-    "--health-path",
-    "/health",
-    "--cert",
-    c.aCert,
-    "--key",
-    c.aKey,
-    backend.url,
-  ]);
+  await using sk = await tlsSidekick(["--workers", "2", "--no-http2"], "files", "--http2");
+  const origin = sk.origin;
   const dir = await Deno.makeTempDir({ prefix: "sidekick-e2e-h1-" });
   try {
-    const origin = `https://localhost:${new URL(sk.url).port}`;
-    await waitFor(async () => {
-      const transfers = await curlSequence(`${origin}/object`, 1, "--http2", c.aCert);
-      return transfers[0].status === 200 && transfers[0].body === "b1";
-    }, "sidekick proxying over https");
-    const slow = await slowMedians(origin, c.aCert, false);
+    const slow = await slowMedians(origin, sk.cacert, false);
     assert.deepEqual(slow, [], `over the ${MEDIAN_BUDGET_MS} ms median:\n${slow.join("\n")}`);
     // A 4 MiB upload offered over HTTP/2 goes up over HTTP/1.1 and reaches the backend intact.
     const upload = new Uint8Array(4 << 20).map((_, i) => (i * 7) & 0xff);
@@ -269,7 +252,7 @@ Deno.test("--no-http2, --workers 2: HTTP/1.1 even for clients that offer HTTP/2,
       args: [
         "-sS",
         "--cacert",
-        c.aCert,
+        sk.cacert!,
         "--http2",
         "--data-binary",
         `@${dir}/up`,
@@ -289,8 +272,5 @@ Deno.test("--no-http2, --workers 2: HTTP/1.1 even for clients that offer HTTP/2,
     assert.equal(echoed.bodySha256, await sha256(upload));
   } finally {
     await Deno.remove(dir, { recursive: true });
-    const status = await sk.stop();
-    await backend.close();
-    assert.equal(status.code, 0);
   }
 });
