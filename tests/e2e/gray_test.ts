@@ -21,6 +21,21 @@ async function allUp(sk: SidekickProcess, n: number): Promise<void> {
   await waitFor(async () => (await metric(sk, "sidekick_backend_up{")) === n, `${n} backends UP`);
 }
 
+/**
+ * sidekick with the common flags, `--workers workers` and `args` (flags, then the SITEs), once
+ * `up` backends are UP; stopped again if they never are.
+ */
+async function sidekickOver(workers: string, args: string[], up: number): Promise<SidekickProcess> {
+  const sk = await startSidekick([...FLAGS, "--workers", workers, ...args]);
+  try {
+    await allUp(sk, up);
+  } catch (e) {
+    await sk.stop();
+    throw e;
+  }
+  return sk;
+}
+
 /** Sends `n` GETs, `concurrency` at a time; returns each one's status and latency, ms. */
 async function load(
   url: string,
@@ -53,17 +68,13 @@ for (const workers of ["1", "2"]) {
     backends[0].hang = true;
     let sk: SidekickProcess | undefined;
     try {
-      sk = await startSidekick([
-        ...FLAGS,
-        "--workers",
-        workers,
+      sk = await sidekickOver(workers, [
         "--response-timeout",
         "1s",
         "--eject-after",
         "0",
         backends.map((b) => b.url).join(","),
-      ]);
-      await allUp(sk, 3);
+      ], 3);
       using client = Deno.createHttpClient({});
       const results = await load(sk.url, 12, 3, client);
       assert.deepEqual(results.filter((r) => r.status !== 200), [], "no failed GET");
@@ -89,16 +100,7 @@ for (const workers of ["1", "2"]) {
     hung.hang = true;
     let sk: SidekickProcess | undefined;
     try {
-      sk = await startSidekick([
-        ...FLAGS,
-        "--workers",
-        workers,
-        "--response-timeout",
-        "500ms",
-        hung.url,
-        failover.url,
-      ]);
-      await allUp(sk, 2);
+      sk = await sidekickOver(workers, ["--response-timeout", "500ms", hung.url, failover.url], 2);
       const t0 = performance.now();
       const res = await fetch(`${sk.url}/bucket/upload?uploads`, {
         method: "POST",
@@ -124,16 +126,8 @@ for (const workers of ["1", "2"]) {
     stalling.stallMidBody = true;
     let sk: SidekickProcess | undefined;
     try {
-      sk = await startSidekick([
-        ...FLAGS,
-        "--workers",
-        workers,
-        "--response-timeout",
-        "500ms",
-        stalling.url,
-        other.url, // a failover site: the request goes to the stalling backend
-      ]);
-      await allUp(sk, 2);
+      // `other` is a failover site: the request goes to the stalling backend.
+      sk = await sidekickOver(workers, ["--response-timeout", "500ms", stalling.url, other.url], 2);
       const controller = new AbortController();
       const res = await fetch(`${sk.url}/object`, { signal: controller.signal });
       assert.equal(res.status, 200, "headers came in time: no timeout");
@@ -164,17 +158,13 @@ for (const workers of ["1", "2"]) {
     hung.hang = true;
     let sk: SidekickProcess | undefined;
     try {
-      sk = await startSidekick([
-        ...FLAGS,
-        "--workers",
-        workers,
+      sk = await sidekickOver(workers, [
         "--response-timeout",
         "1s",
         "--eject-after",
         "2",
         backends.map((b) => b.url).join(","),
-      ]);
-      await allUp(sk, 3);
+      ], 3);
       using client = Deno.createHttpClient({});
       const before = await load(sk.url, 60, 4, client);
       const line = await sk.waitForLine(/ejected for 30s/);
@@ -264,15 +254,11 @@ for (const workers of ["1", "2"]) {
     for (const b of backends) b.delayMs = 150;
     let sk: SidekickProcess | undefined;
     try {
-      sk = await startSidekick([
-        ...FLAGS,
-        "--workers",
-        workers,
+      sk = await sidekickOver(workers, [
         "--hedge-after",
         "20ms",
         backends.map((b) => b.url).join(","),
-      ]);
-      await allUp(sk, 3);
+      ], 3);
       for (const b of backends) b.seen.length = 0;
       using client = Deno.createHttpClient({});
       const results = await load(sk.url, 150, 6, client);
