@@ -164,6 +164,21 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
     const f = family(name, type, help);
     for (const e of endpoints) f.lines.push(sample(name, [["endpoint", e]], value(statsOf(e), e)));
   };
+  /** A counter per endpoint split by one more label, one sample per `[label value, value]`. */
+  const perEndpointBy = (
+    name: string,
+    help: string,
+    label: string,
+    values: readonly (readonly [string, (s: EndpointStats) => number])[],
+  ) => {
+    const f = family(name, "counter", help);
+    for (const e of endpoints) {
+      const s = statsOf(e);
+      for (const [v, value] of values) {
+        f.lines.push(sample(name, [["endpoint", e], [label, v]], value(s)));
+      }
+    }
+  };
 
   perEndpoint(
     "sidekick_requests_total",
@@ -198,31 +213,27 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
     'Total number of health check errors (same as sidekick_health_checks_total{result="failure"})',
     (s) => s.healthFailures,
   );
-  {
-    const name = "sidekick_health_checks_total";
-    const f = family(name, "counter", "Total number of health checks by result");
-    for (const e of endpoints) {
-      const s = statsOf(e);
-      f.lines.push(sample(name, [["endpoint", e], ["result", "failure"]], s.healthFailures));
-      f.lines.push(sample(name, [["endpoint", e], ["result", "success"]], s.healthSuccesses));
-    }
-  }
-  {
-    const name = "sidekick_retries_total";
-    const f = family(
-      name,
-      "counter",
-      "Failed attempts retried on another backend, by the endpoint that failed and why " +
-        "(connect: nothing was sent; closed: the connection closed before a response; " +
-        "timeout: no response headers within --response-timeout)",
-    );
-    for (const e of endpoints) {
-      const s = statsOf(e);
-      f.lines.push(sample(name, [["endpoint", e], ["reason", "closed"]], s.retriesClosed));
-      f.lines.push(sample(name, [["endpoint", e], ["reason", "connect"]], s.retriesConnect));
-      f.lines.push(sample(name, [["endpoint", e], ["reason", "timeout"]], s.retriesTimeout));
-    }
-  }
+  perEndpointBy(
+    "sidekick_health_checks_total",
+    "Total number of health checks by result",
+    "result",
+    [
+      ["failure", (s) => s.healthFailures],
+      ["success", (s) => s.healthSuccesses],
+    ],
+  );
+  perEndpointBy(
+    "sidekick_retries_total",
+    "Failed attempts retried on another backend, by the endpoint that failed and why " +
+      "(connect: nothing was sent; closed: the connection closed before a response; " +
+      "timeout: no response headers within --response-timeout)",
+    "reason",
+    [
+      ["closed", (s) => s.retriesClosed],
+      ["connect", (s) => s.retriesConnect],
+      ["timeout", (s) => s.retriesTimeout],
+    ],
+  );
   perEndpoint(
     "sidekick_backend_ejections_total",
     "counter",
@@ -238,36 +249,25 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
       );
     }
   }
-  {
-    const name = "sidekick_hedges_total";
-    const f = family(
-      name,
-      "counter",
-      "Requests hedged because the endpoint had not answered within --hedge-after, by the " +
-        "attempt that answered first",
-    );
-    for (const e of endpoints) {
-      const s = statsOf(e);
-      f.lines.push(sample(name, [["endpoint", e], ["winner", "hedge"]], s.hedgesWon));
-      f.lines.push(sample(name, [["endpoint", e], ["winner", "primary"]], s.hedgesLost));
-    }
-  }
-  {
-    const name = "sidekick_responses_aborted_total";
-    const f = family(
-      name,
-      "counter",
-      "Responses whose body broke off before its end, by who broke it (backend: its body " +
-        "failed or fell short of its Content-Length, also counted in sidekick_errors_total; " +
-        "client: it went away; shutdown: the drain deadline of a stop passed)",
-    );
-    for (const e of endpoints) {
-      const s = statsOf(e);
-      f.lines.push(sample(name, [["endpoint", e], ["by", "backend"]], s.abortedByBackend));
-      f.lines.push(sample(name, [["endpoint", e], ["by", "client"]], s.abortedByClient));
-      f.lines.push(sample(name, [["endpoint", e], ["by", "shutdown"]], s.abortedByShutdown));
-    }
-  }
+  perEndpointBy(
+    "sidekick_hedges_total",
+    "Requests hedged because the endpoint had not answered within --hedge-after, by the " +
+      "attempt that answered first",
+    "winner",
+    [["hedge", (s) => s.hedgesWon], ["primary", (s) => s.hedgesLost]],
+  );
+  perEndpointBy(
+    "sidekick_responses_aborted_total",
+    "Responses whose body broke off before its end, by who broke it (backend: its body " +
+      "failed or fell short of its Content-Length, also counted in sidekick_errors_total; " +
+      "client: it went away; shutdown: the drain deadline of a stop passed)",
+    "by",
+    [
+      ["backend", (s) => s.abortedByBackend],
+      ["client", (s) => s.abortedByClient],
+      ["shutdown", (s) => s.abortedByShutdown],
+    ],
+  );
   perEndpoint(
     "sidekick_retry_budget_exhausted_total",
     "counter",
