@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   type Attempt,
+  type ClientRequest,
   Deadlines,
   exchange,
   type ExchangePlan,
@@ -8,6 +9,7 @@ import {
   RESPONSE_TIMEOUT,
 } from "../lib/data/attempt.ts";
 import { Backend } from "../lib/shared/backend.ts";
+import { CLIENT_GONE } from "../lib/upstream/fetch_errors.ts";
 
 function backend(port: number): Backend {
   const b = new Backend(`http://127.0.0.1:${port}`, 1, `http://127.0.0.1:${port}/h`, () => {});
@@ -196,4 +198,82 @@ Deno.test("exchange with a shared Deadlines sweeper: a timeout without a timer o
   assert.ok(fast.ok);
   assert.equal(deadlines.size, 0, "an answer leaves the set");
   deadlines.stop();
+});
+
+/** A client whose cancellation is counted when read, and fired by `leave()`. */
+function client(): ClientRequest & { reads: number; leave(): void } {
+  const gone = new AbortController();
+  return {
+    reads: 0,
+    get signal() {
+      this.reads++;
+      return gone.signal;
+    },
+    leave: () => gone.abort(),
+  };
+}
+
+Deno.test("Deadlines: a quick answer never reads the client's signal; a late one follows it", async () => {
+  const a = backend(1);
+  const deadlines = new Deadlines(10);
+  const quick = client();
+  const q = primary(a);
+  const fast = await exchange({
+    send: sender(new Map([[a, 1]]), new Map()),
+    responseTimeoutMs: 1_000,
+    hedgeAfterMs: 0,
+    parent: q.controller.signal,
+    deadlines,
+    client: quick,
+  }, q);
+  assert.ok(fast.ok);
+  assert.equal(quick.reads, 0, "an answer within a tick costs no cancellation watch");
+
+  // Without a response timeout the sweeper still follows the client of a late attempt.
+  const slow = client();
+  const aborted = new Map<Backend, unknown>();
+  const p = primary(a);
+  const pending = exchange({
+    send: sender(new Map([[a, Infinity]]), aborted),
+    responseTimeoutMs: 0,
+    hedgeAfterMs: 0,
+    parent: p.controller.signal,
+    deadlines,
+    client: slow,
+  }, p);
+  for (let i = 0; slow.reads === 0; i++) {
+    assert.ok(i < 200, "the sweeper never followed the late attempt's client");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  slow.leave();
+  const out = await pending;
+  assert.ok(!out.ok);
+  assert.equal(out.error, CLIENT_GONE);
+  assert.equal(aborted.get(a), CLIENT_GONE);
+  assert.equal(slow.reads, 1, "followed once");
+  assert.equal(deadlines.size, 0);
+  deadlines.stop();
+});
+
+Deno.test("exchange: without a sweeper, or hedging, the client is followed from the start", async () => {
+  const a = backend(1);
+  const b = backend(2);
+  for (const hedge of [false, true]) {
+    const c = client();
+    const aborted = new Map<Backend, unknown>();
+    const p = primary(a);
+    const pending = exchange({
+      send: sender(new Map([[a, Infinity], [b, Infinity]]), aborted),
+      responseTimeoutMs: 0,
+      hedgeAfterMs: hedge ? 1_000 : 0,
+      pickHedge: hedge ? () => b : undefined,
+      parent: p.controller.signal,
+      client: c,
+    }, p);
+    assert.equal(c.reads, 1, `hedge ${hedge}: read at once`);
+    c.leave();
+    const out = await pending;
+    assert.ok(!out.ok);
+    assert.equal(out.error, CLIENT_GONE);
+  }
 });

@@ -13,7 +13,7 @@
  */
 
 import type { Backend } from "../shared/backend.ts";
-import { HEDGE_LOST, RESPONSE_TIMEOUT } from "../upstream/fetch_errors.ts";
+import { CLIENT_GONE, HEDGE_LOST, RESPONSE_TIMEOUT } from "../upstream/fetch_errors.ts";
 import type { HedgeNote } from "../shared/exchange_record.ts";
 
 export { HEDGE_LOST, RESPONSE_TIMEOUT };
@@ -45,12 +45,31 @@ export interface ExchangePlan {
   /** Follows the request's own cancellation (client gone, shutdown) until a winner is known. */
   parent: AbortSignal;
   /**
+   * The client's request: when it is cancelled (the client went away), the attempt is aborted
+   * with {@linkcode CLIENT_GONE}. Followed only once the attempt has waited for its headers a
+   * while (one sweep of {@linkcode Deadlines}), or at once without a sweeper or when hedging.
+   */
+  client?: ClientRequest;
+  /**
    * An attempt that failed while another still runs (`error` is {@linkcode RESPONSE_TIMEOUT} for
    * one that timed out). The exchange has already ended its in-flight count.
    */
   onFailed?(attempt: Attempt, error: unknown, elapsedMs: number): void;
   /** An attempt cancelled because another answered first, after `elapsedMs`. */
   onLost?(attempt: Attempt, elapsedMs: number): void;
+}
+
+/** What an exchange needs of the client's request: its cancellation, read only when needed. */
+export interface ClientRequest {
+  /** Aborts when the client goes away before the response is complete. */
+  readonly signal: AbortSignal;
+}
+
+/** Aborts `controller` with {@linkcode CLIENT_GONE} when `client` goes away. */
+export function followClient(client: ClientRequest, controller: AbortController): void {
+  const signal = client.signal;
+  if (signal.aborted) controller.abort(CLIENT_GONE);
+  else signal.addEventListener("abort", () => controller.abort(CLIENT_GONE), { once: true });
 }
 
 /** How an exchange ended: a response, or the failure of its last running attempt. */
@@ -73,15 +92,21 @@ interface Running {
 export function exchange(plan: ExchangePlan, primary: Attempt): Promise<Outcome> {
   const timeoutMs = plan.responseTimeoutMs;
   let hedgeAt = plan.hedgeAfterMs > 0 && plan.pickHedge ? plan.hedgeAfterMs : 0;
+  const client = plan.client;
   if (hedgeAt <= 0 && (timeoutMs <= 0 || plan.deadlines)) {
-    if (timeoutMs <= 0) {
+    const deadlines = plan.deadlines;
+    if (deadlines === undefined || (timeoutMs <= 0 && client === undefined)) {
+      if (client) followClient(client, primary.controller);
       return plan.send(primary.backend, primary.controller.signal).then(
         (response): Outcome => ({ ok: true, winner: primary, response }),
         (error): Outcome => ({ ok: false, failed: primary, error }),
       );
     }
-    const deadlines = plan.deadlines!;
-    const watched = deadlines.watch(primary.controller, timeoutMs);
+    const watched = deadlines.watch(
+      primary.controller,
+      timeoutMs > 0 ? timeoutMs : Infinity,
+      client,
+    );
     return plan.send(primary.backend, primary.controller.signal).then(
       (response): Outcome => {
         deadlines.done(watched);
@@ -93,6 +118,8 @@ export function exchange(plan: ExchangePlan, primary: Attempt): Promise<Outcome>
       },
     );
   }
+  // A timer of its own per exchange already: the client is followed at once.
+  if (client) followClient(client, primary.controller);
   return new Promise<Outcome>((resolve) => {
     const t0 = performance.now();
     if (hedgeAt > 0) hedgeAt += t0;
@@ -193,8 +220,12 @@ export function exchange(plan: ExchangePlan, primary: Attempt): Promise<Outcome>
 
 /** An attempt waiting for its response headers until `deadline` (`performance.now()` ms). */
 export interface Watched {
-  /** When the attempt is abandoned. */
+  /** When the attempt is abandoned (`Infinity`: never). */
   readonly deadline: number;
+  /** When it started waiting. */
+  readonly since: number;
+  /** The client to follow once the attempt has waited a tick (cleared once followed). */
+  client: ClientRequest | undefined;
   /** Aborted with {@linkcode RESPONSE_TIMEOUT} at the deadline. */
   readonly controller: AbortController;
   /** Whether the deadline passed (the attempt was aborted for it). */
@@ -205,6 +236,12 @@ export interface Watched {
  * The response deadlines of one data plane's attempts, swept by a single timer that runs only
  * while some attempt waits: joining and leaving the set is all an exchange pays. The sweep runs
  * every `tickMs`, so an attempt is abandoned between its deadline and one tick later.
+ *
+ * The sweep also starts following the client of an attempt that has waited a tick or more
+ * ({@linkcode followClient}): reading `request.signal` makes the server watch that request for
+ * cancellation, and paid by every request that was several percent of the proxy's CPU for small
+ * answers, while the client leaving matters only to an exchange still waiting for its backend
+ * (once the response has started, the server cancels its body when the client goes).
  */
 export class Deadlines {
   readonly #waiting = new Set<Watched>();
@@ -222,8 +259,9 @@ export class Deadlines {
   }
 
   /** Watches `controller` for `timeoutMs` from now; pass the result to {@linkcode Deadlines.done}. */
-  watch(controller: AbortController, timeoutMs: number): Watched {
-    const w: Watched = { deadline: performance.now() + timeoutMs, controller, expired: false };
+  watch(controller: AbortController, timeoutMs: number, client?: ClientRequest): Watched {
+    const since = performance.now();
+    const w: Watched = { deadline: since + timeoutMs, since, client, controller, expired: false };
     this.#waiting.add(w);
     if (this.#timer === undefined) {
       this.#timer = setInterval(() => this.#sweep(), this.#tickMs);
@@ -238,8 +276,15 @@ export class Deadlines {
 
   #sweep(): void {
     const now = performance.now();
+    const lateSince = now - this.#tickMs;
     for (const w of this.#waiting) {
-      if (w.deadline > now) continue;
+      if (w.deadline > now) {
+        if (w.client !== undefined && w.since <= lateSince) {
+          followClient(w.client, w.controller);
+          w.client = undefined;
+        }
+        continue;
+      }
       this.#waiting.delete(w);
       w.expired = true;
       w.controller.abort(RESPONSE_TIMEOUT);

@@ -134,14 +134,10 @@ export async function forward(
   const method = req.method;
   const retry = ctx.retry;
   retry?.budget.request(start);
+  // The client going away aborts the attempt with CLIENT_GONE, followed only once an attempt has
+  // waited for its backend a while (plan.client; see Deadlines in attempt.ts for why).
   let controller = new AbortController();
-  let clientGone = false;
-  const onClientAbort = () => {
-    clientGone = true;
-    controller.abort(CLIENT_GONE);
-  };
-  const signal = req.signal;
-  signal.addEventListener("abort", onClientAbort, { once: true });
+  const gone = () => controller.signal.reason === CLIENT_GONE;
   ctx.inflight?.add(controller);
   backend.begin();
   let status = 502;
@@ -159,7 +155,6 @@ export async function forward(
   let responseBytes = 0;
   let aborted: AbortedBy | undefined;
   const finish = (completed: boolean) => {
-    signal.removeEventListener("abort", onClientAbort);
     ctx.inflight?.delete(controller);
     backend.end();
     if (kept > 0) retry!.memory.release(kept);
@@ -208,11 +203,11 @@ export async function forward(
       } catch {
         // The client sent less than its Content-Length (or left): its fault, no backend's.
         clientFault = true;
-        error = clientGone ? CLIENT_GONE : "request body shorter than its Content-Length";
+        error = "request body shorter than its Content-Length";
         status = 400;
         const res = plainText(400, error);
         responseHeaders = [...res.headers];
-        finish(!clientGone);
+        finish(true);
         return res;
       }
     } else if (contentLength(requestHeaders) === undefined) {
@@ -249,6 +244,7 @@ export async function forward(
       : 0,
     parent: controller.signal,
     deadlines: ctx.deadlines,
+    client: req,
   };
   if (plan.hedgeAfterMs > 0) {
     // What only a hedged exchange needs: built for hedgeable requests only.
@@ -257,7 +253,7 @@ export async function forward(
       return next && retry!.budget.tryRetry(Date.now()) ? next : undefined;
     };
     plan.onFailed = (a, e, ms) => {
-      const failure = classifyFetchError(e, clientGone);
+      const failure = classifyFetchError(e, gone());
       if (failure.marksDown && a.backend.markDown(failure.message)) ctx.onEject?.(a.backend);
       if (failure.kind !== "client") gray!.failed(a.backend, ms);
     };
@@ -281,7 +277,7 @@ export async function forward(
       break;
     }
     const e = outcome.error;
-    const failure = classifyFetchError(e, clientGone);
+    const failure = classifyFetchError(e, gone());
     error = failure.message;
     if (failure.marksDown && backend.markDown(failure.message)) ctx.onEject?.(backend);
     if (failure.kind !== "client" && failure.kind !== "shutdown") {
@@ -289,14 +285,14 @@ export async function forward(
     }
     // A client that went away, or a streamed body that ended early: never the backend's fault.
     if (failure.kind === "client") clientFault = true;
-    if (failure.kind === "client" && !clientGone) {
+    if (failure.kind === "client" && !gone()) {
       status = 400;
       const res = plainText(400, "request body shorter than its Content-Length");
       responseHeaders = [...res.headers];
       finish(true);
       return res;
     }
-    const reason = retry && replayable && !clientGone && (retried?.length ?? 0) < retry.retries
+    const reason = retry && replayable && !gone() && (retried?.length ?? 0) < retry.retries
       ? retryReason(failure, method)
       : undefined;
     if (reason) (tried ??= []).push(backend);
@@ -323,7 +319,7 @@ export async function forward(
       ? gatewayTimeout(failure.message, target.path)
       : badGateway(failure.message, target.path);
     responseHeaders = [...res.headers];
-    finish(!clientGone);
+    finish(!gone());
     return res;
   }
   ttfbMs = performance.now() - t0;
@@ -349,7 +345,7 @@ export async function forward(
       responseBytes = bytes;
       if (broken) {
         const failure = broken.how === "failed"
-          ? classifyFetchError(broken.reason, clientGone)
+          ? classifyFetchError(broken.reason, gone())
           : undefined;
         const kind = failure?.kind ??
           (controller.signal.reason === SHUTTING_DOWN ? "shutdown" : "client");
