@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   type BodyOutcome,
   chunkReader,
+  HEAD_BODY_LIMIT,
   MeteredBody,
   relayResponse,
   WHOLE_BODY_LIMIT,
@@ -86,18 +87,24 @@ Deno.test("relayResponse: HEAD, 204 and 304 count no body, at once", async () =>
   }
 });
 
-Deno.test("relayResponse: a small declared body is read whole; one cut short breaks after the head", async () => {
+Deno.test("relayResponse: up to wholeUpTo a declared body is read whole; one cut short breaks after the head", async () => {
   const seen: BodyOutcome[] = [];
   const onEnd = (o: BodyOutcome) => seen.push(o);
+  const wholeUpTo = HEAD_BODY_LIMIT;
   const hello = new Response("hello", { headers: { "content-length": "5" } });
-  const ok = await relayResponse(hello, {}, { method: "GET", info: NEVER, onEnd });
+  const ok = await relayResponse(hello, {}, { method: "GET", info: NEVER, wholeUpTo, onEnd });
   assert.deepEqual(seen, [{ bytes: 5, completed: true }]);
   assert.equal(await ok.text(), "hello");
 
   seen.length = 0;
   const boom = new Error("connection reset");
-  const cut = new Response(source([100], boom), { headers: { "content-length": "1000" } });
-  const res = await relayResponse(cut, { status: 200 }, { method: "GET", info: NEVER, onEnd });
+  const cut = new Response(source([100], boom), { headers: { "content-length": "500" } });
+  const res = await relayResponse(cut, { status: 200 }, {
+    method: "GET",
+    info: NEVER,
+    wholeUpTo,
+    onEnd,
+  });
   assert.equal(res.status, 200);
   assert.equal(seen.length, 1);
   assert.deepEqual(seen[0], {
@@ -108,7 +115,7 @@ Deno.test("relayResponse: a small declared body is read whole; one cut short bre
   assert.equal(await drain(res.body), boom);
 });
 
-Deno.test("relayResponse: a big declared body passes natively unless verify; unknown length is metered", async () => {
+Deno.test("relayResponse: a declared body passes natively unless verify; unknown length is metered", async () => {
   const big = String(WHOLE_BODY_LIMIT + 1);
   // Native: reported from `completed`, with the declared length.
   let complete!: () => void;

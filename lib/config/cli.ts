@@ -365,8 +365,8 @@ const FLAGS: readonly FlagSpec[] = [
     key: "verifyBodies",
     kind: "bool",
     usage: "count every response body byte as it passes and see a body the backend breaks off " +
-      "(costs CPU on large bodies; without it, bodies over 16KiB with a declared length pass " +
-      "through natively and count that length)",
+      "(costs CPU on large bodies; without it, bodies with a declared length pass through " +
+      "natively and count that length)",
   },
   {
     name: "workers",

@@ -87,7 +87,7 @@ export interface Config {
   /**
    * `--verify-bodies`: every response body passes through sidekick's own stream, counted as it
    * goes, so that one the backend breaks off is seen; without it a body with a declared length
-   * over 16 KiB passes through natively and counts its declared length.
+   * passes through natively and counts its declared length.
    */
   verifyBodies: boolean;
   /** `--tls-max` (hidden): only `1.3` is supported by the Deno TLS stack. */

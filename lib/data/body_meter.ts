@@ -1,13 +1,16 @@
 /**
- * Counting the body bytes that really cross the proxy, and learning how a body ended, without a
- * per-request completion hook from the server.
+ * Counting the body bytes that really cross the proxy, and learning how a body ended.
  *
- * A body sidekick streams is wrapped in a {@linkcode MeteredBody}: a pull stream that passes each
- * chunk on as it is read, adds up its length, and reports once how the body ended — read to its
- * end, failed (the backend or the client broke it off), or cancelled by the reader (the server
- * cancels the response body when the client goes away). That report is the exchange's
- * completion. A body small enough to be held is read whole instead ({@linkcode readWhole}): its
- * length is then exact before the response starts, and the server writes it with the head.
+ * A body with a declared length passes through natively: the runtime copies it from the backend's
+ * connection to the client's without it entering JavaScript, and it is counted by that length
+ * when the server says the response completed. A body sidekick streams (one of unknown length,
+ * or every body with `--verify-bodies`) is wrapped in a {@linkcode MeteredBody}: a pull stream
+ * that passes each chunk on as it is read, adds up its length, and reports once how the body
+ * ended — read to its end, failed (the backend or the client broke it off), or cancelled by the
+ * reader (the server cancels the response body when the client goes away). That report is the
+ * exchange's completion. A small body of unknown length that comes at once is read whole instead
+ * ({@linkcode peek}): its length is then exact before the response starts, and the server writes
+ * it with the head.
  *
  * @example
  * ```ts
@@ -25,11 +28,19 @@ import { declaredLength, NULL_BODY_STATUS } from "../shared/http_facts.ts";
 export type BodyEnd = "complete" | "failed" | "cancelled";
 
 /**
- * Response bodies with a declared length up to this many bytes are read whole before the
- * response starts (see {@linkcode readWhole}); longer ones, and those of unknown length, stream
- * through a {@linkcode MeteredBody}.
+ * A response body of unknown length that comes at once and is at most this many bytes is read
+ * whole before the response starts (see {@linkcode peek}); else it streams through a
+ * {@linkcode MeteredBody}.
  */
 export const WHOLE_BODY_LIMIT = 16 * 1024;
+
+/**
+ * On an HTTPS listener without `TCP_NODELAY`, declared bodies up to this many bytes are read
+ * whole so that the server writes them in one piece with the head: a body written after its
+ * head there waits ~40 ms for the client's delayed ACK (Nagle), and most small answers (S3
+ * errors, health, listings of a few keys) fit.
+ */
+export const HEAD_BODY_LIMIT = 512;
 
 /** A body passed on chunk by chunk, its bytes counted, its end reported once. */
 export class MeteredBody {
@@ -225,6 +236,11 @@ export interface RelayOptions {
   info: { readonly completed: Promise<void> };
   /** Stream every body through a {@linkcode MeteredBody}, never natively (`--verify-bodies`). */
   verify?: boolean;
+  /**
+   * Declared bodies up to this many bytes are read whole, to leave with the head (see
+   * {@linkcode HEAD_BODY_LIMIT}; 0 or absent: none).
+   */
+  wholeUpTo?: number;
   /** Called once, when the body has ended (before the response is returned, if it can). */
   onEnd(outcome: BodyOutcome): void;
 }
@@ -233,12 +249,13 @@ export interface RelayOptions {
  * The response to hand to the server for `upstream`, with `init` (status, headers), and one
  * report of how its body ended:
  * - no body (`HEAD`, 204, 304, the other bodyless statuses): 0 bytes, at once;
- * - a declared length up to {@linkcode WHOLE_BODY_LIMIT}: read whole, exact, at once; a body that
- *   fails while read is reported broken, and the response breaks off right after its head;
- * - a declared length above that, unless `verify`: passed through natively (the runtime moves the
- *   bytes, no chunk enters this isolate), reported with its declared length when the server says
- *   the response completed, or cancelled when it says it did not; a break by the backend is not
- *   seen on this path;
+ * - a declared length up to `wholeUpTo`: read whole, exact, at once; a body that fails while read
+ *   is reported broken, and the response breaks off right after its head;
+ * - a declared length, unless `verify`: passed through natively (the runtime moves the bytes, no
+ *   chunk enters this isolate), reported with its declared length when the server says the
+ *   response completed, or cancelled when it says it did not. Deno 2.9.6's HTTP/1.1 server says
+ *   "completed" even when the body broke off, so a break is not seen on this path there (its
+ *   HTTP/2 server does say it);
  * - unknown length: read whole when it all comes at once and is small (see {@linkcode peek}),
  *   reported at once; else a {@linkcode MeteredBody} that starts with what was read;
  * - else (`verify`): a {@linkcode MeteredBody}, reported when it ends.
@@ -263,7 +280,7 @@ export async function relayResponse(
   else if (source === null || options.method === "HEAD") body = source;
   else {
     const declared = declaredLength(upstream.headers);
-    if (declared !== undefined && declared <= WHOLE_BODY_LIMIT) {
+    if (declared !== undefined && declared <= (options.wholeUpTo ?? 0)) {
       const whole = await readWhole(upstream);
       if (whole.ok) {
         body = whole.bytes;

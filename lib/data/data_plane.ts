@@ -90,6 +90,7 @@ export function startDataPlane(
     ...httpClientTlsOptions(settings.backendTls),
   });
   const inflight = new Set<AbortController>();
+  let tlsServer: TlsServer | undefined; // set once listening over HTTPS
   const publicIp = settings.publicIp;
   const choice = new BackendChoice(hooks.pool, {
     responseTimeoutMs: settings.responseTimeoutMs ?? 0,
@@ -107,6 +108,7 @@ export function startDataPlane(
     onEject: hooks.onEject,
     inflight,
     verifyBodies: settings.verifyBodies,
+    headStalls: () => tlsServer !== undefined && !tlsServer.noDelay.ok,
     gray: choice,
     deadlines,
     retry: settings.retries > 0
@@ -140,7 +142,6 @@ export function startDataPlane(
 
   return new Promise<DataPlane>((resolve, reject) => {
     let server: Deno.HttpServer<Deno.NetAddr>;
-    let tlsServer: TlsServer | undefined;
     // onListen may run before Deno.serve returns: resolve once `plane` exists.
     const listening = () => queueMicrotask(() => resolve(plane));
     try {

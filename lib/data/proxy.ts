@@ -18,7 +18,7 @@ import { downstreamHeaderList, upstreamHeaderList } from "./headers.ts";
 import type { AbortedBy, RecordListener } from "../shared/exchange_record.ts";
 import { IDEMPOTENT_METHODS, type ReplayMemory, type RetryBudget, retryReason } from "./retry.ts";
 import type { FailedAttempt } from "../shared/exchange_record.ts";
-import { MeteredBody, relayResponse } from "./body_meter.ts";
+import { HEAD_BODY_LIMIT, MeteredBody, relayResponse } from "./body_meter.ts";
 import type { Transport } from "../upstream/transport.ts";
 import { BODYLESS_METHODS, declaredLength, plainText } from "../shared/http_facts.ts";
 
@@ -37,10 +37,15 @@ export interface ProxyContext {
   /**
    * Every response body streams through sidekick, its bytes counted as they pass, so that one the
    * backend breaks off is seen (`--verify-bodies`). Without it, a body with a declared length
-   * too big to be read whole passes through natively: counted by that length once the response
-   * completed, a break by the backend unseen. Bodies of unknown length are always counted.
+   * passes through natively: counted by that length once the response completed, a break by the
+   * backend unseen over HTTP/1.1. Bodies of unknown length are always counted.
    */
   verifyBodies?: boolean;
+  /**
+   * Whether the HTTPS listener lacks `TCP_NODELAY` (no FFI, not Linux): small declared bodies are
+   * then read whole to leave with their head (see `HEAD_BODY_LIMIT` in body_meter.ts).
+   */
+  headStalls?: () => boolean;
   /** Retries after a failed attempt (`--retries`, 0 or absent: none) and what they need. */
   retry?: RetryContext;
   /** Bounds on waiting for a backend, and where attempts' outcomes go (absent: no bounds). */
@@ -341,6 +346,7 @@ export async function forward(
     method,
     info,
     verify: ctx.verifyBodies,
+    wholeUpTo: ctx.headStalls?.() ? HEAD_BODY_LIMIT : 0,
     onEnd: ({ bytes, completed, broken }) => {
       responseBytes = bytes;
       if (broken) {

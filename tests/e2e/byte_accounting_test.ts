@@ -193,14 +193,14 @@ for (const workers of ["1", "2"]) {
     try {
       await Promise.all([json.waitHealthy(), text.waitHealthy()]);
       for (const sk of [json, text]) {
-        // A declared 1 MiB body cut after 256 KiB (streamed), and a small one cut (read whole).
+        // A declared 1 MiB body cut after 256 KiB, and a 10 KiB one cut after 1 KiB: both streamed.
         const big = await fetch(`${sk.url}/cut?declared=${MiB}&sent=${256 * KiB}`);
         assert.equal(big.status, 200);
         const got = await drain(big);
         assert.ok(got.broken && got.bytes <= 256 * KiB, JSON.stringify(got));
         const small = await fetch(`${sk.url}/cut?declared=${10 * KiB}&sent=${KiB}`);
         assert.equal(small.status, 200);
-        assert.deepEqual(await drain(small), { bytes: 0, broken: true });
+        assert.deepEqual(await drain(small), { bytes: KiB, broken: true });
       }
 
       const line = await text.waitForLine(/ \/cut\?declared=1048576/);
@@ -209,7 +209,7 @@ for (const workers of ["1", "2"]) {
         /\[200 OK\] .* ↓ 256 KiB {2}\(aborted by the backend after 256 KiB of 1\.0 MiB: .+\)$/,
       );
       const smallLine = await text.waitForLine(/ \/cut\?declared=10240/);
-      assert.match(smallLine, /\(aborted by the backend after 0 B of 10 KiB: .+\)$/);
+      assert.match(smallLine, /\(aborted by the backend after 1\.0 KiB of 10 KiB: .+\)$/);
 
       await waitFor(() => traces(json).length === 2, "two JSON traces");
       const [bigTrace, smallTrace] = ["declared=1048576", "declared=10240"].map((q) =>
@@ -221,7 +221,8 @@ for (const workers of ["1", "2"]) {
       const tx = callStats(bigTrace).tx;
       assert.ok(tx >= 256 * KiB && tx < 256 * KiB + KiB, `tx ${tx}: what got through`);
       assert.equal(smallTrace.aborted, "backend");
-      assert.ok(callStats(smallTrace).tx < KiB);
+      const smallTx = callStats(smallTrace).tx;
+      assert.ok(smallTx >= KiB && smallTx < 2 * KiB, `tx ${smallTx}: what got through`);
 
       for (const sk of [json, text]) {
         const aborted = await counter(
@@ -234,7 +235,7 @@ for (const workers of ["1", "2"]) {
         assert.equal(await counter(sk, "sidekick_errors_total", b.url), 2);
         assert.equal(await counter(sk, "sidekick_requests_total", b.url), 2);
         const txTotal = await counter(sk, "sidekick_tx_bytes_total", b.url);
-        assert.ok(txTotal >= 256 * KiB && txTotal < 256 * KiB + 2 * KiB, `${txTotal}`);
+        assert.ok(txTotal >= 257 * KiB && txTotal < 257 * KiB + 2 * KiB, `${txTotal}`);
         const byClient = await counter(
           sk,
           "sidekick_responses_aborted_total",
@@ -250,29 +251,30 @@ for (const workers of ["1", "2"]) {
   });
 }
 
-Deno.test("without --verify-bodies: a small body cut short is seen; a big one passes natively", async () => {
+// When this test fails, the runtime has started to tell a broken HTTP/1.1 response from a complete
+// one: the native path then sees breaks too (they arrive as a rejected `completed`), and the
+// README's note on it ("A body passed through natively is blind to breaks") should say so.
+Deno.test("without --verify-bodies: declared bodies pass natively, their breaks unseen over HTTP/1.1 (Deno 2.9.6)", async () => {
   const b = startCuttingBackend();
   const sk = await startSidekick(["--json", "--trace", "application", ...FAST, b.url]);
   try {
     await sk.waitHealthy();
     const small = await fetch(`${sk.url}/cut?declared=${10 * KiB}&sent=${KiB}`);
-    assert.deepEqual(await drain(small), { bytes: 0, broken: true });
+    assert.deepEqual(await drain(small), { bytes: KiB, broken: true });
     const big = await fetch(`${sk.url}/cut?declared=${MiB}&sent=${256 * KiB}`);
     const got = await drain(big);
     assert.ok(got.broken, "the client still sees the break");
     await waitFor(() => traces(sk).length === 2, "two traces");
-    const [t, bigTrace] = ["declared=10240", "declared=1048576"].map((q) =>
-      traces(sk).find((t) => String(t.query).startsWith(q))!
-    );
-    assert.equal(t.aborted, "backend");
-    assert.equal(bigTrace.aborted, undefined, "not seen on the native path");
-    assert.equal(await counter(sk, "sidekick_responses_aborted_total", b.url, ',by="backend"'), 1);
+    for (const t of traces(sk)) {
+      assert.equal(t.aborted, undefined, `${t.query}: not seen on the native path`);
+    }
+    assert.equal(await counter(sk, "sidekick_responses_aborted_total", b.url, ',by="backend"'), 0);
     // The native pass-through reports completion, and counts the declared length.
     await waitFor(
       async () => await counter(sk, "sidekick_requests_total", b.url) === 2,
       "both requests counted",
     );
-    assert.equal(await counter(sk, "sidekick_errors_total", b.url), 1);
+    assert.equal(await counter(sk, "sidekick_errors_total", b.url), 0);
   } finally {
     await sk.stop();
     await b.close();
