@@ -165,17 +165,21 @@ Deno.test("relayResponse: a declared body passes natively unless verify; unknown
 });
 
 Deno.test("relayResponse: a status the Response constructor refuses is reported, then thrown", async () => {
-  const seen: BodyOutcome[] = [];
-  const upstream = new Response(source([10]));
-  await assert.rejects(
-    relayResponse(upstream, { status: 600 }, {
-      method: "GET",
-      info: NEVER,
-      onEnd: (o) => seen.push(o),
-    }),
-    RangeError,
-  );
-  assert.deepEqual(seen, [{ bytes: 0, completed: false }]);
+  // Streamed (unknown length) and passed natively (declared): the same one report.
+  for (const headers of [{}, { "content-length": "10" }] as Record<string, string>[]) {
+    const seen: BodyOutcome[] = [];
+    const upstream = new Response(source([10]), { headers });
+    await assert.rejects(
+      async () =>
+        await relayResponse(upstream, { status: 600 }, {
+          method: "GET",
+          info: NEVER,
+          onEnd: (o) => seen.push(o),
+        }),
+      RangeError,
+    );
+    assert.deepEqual(seen, [{ bytes: 0, completed: false }], JSON.stringify(headers));
+  }
 });
 
 Deno.test("relayResponse: a body of unknown length that comes at once and is small is sent whole", async () => {

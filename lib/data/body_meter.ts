@@ -260,77 +260,102 @@ export interface RelayOptions {
  *   reported at once; else a {@linkcode MeteredBody} that starts with what was read;
  * - else (`verify`): a {@linkcode MeteredBody}, reported when it ends.
  */
-export async function relayResponse(
+export function relayResponse(
   upstream: Response,
   init: ResponseInit,
   options: RelayOptions,
-): Promise<Response> {
-  let reported = false;
-  const report = (outcome: BodyOutcome) => {
-    if (reported) return;
-    reported = true;
-    options.onEnd(outcome);
-  };
-  let body: BodyInit | null = null;
+): Response | Promise<Response> {
   const source = upstream.body;
-  const status = upstream.status;
-  const now: BodyOutcome = { bytes: 0, completed: true }; // reported after the Response exists
-  let later = false;
-  if (NULL_BODY_STATUS.has(status)) await source?.cancel().catch(() => {});
-  else if (source === null || options.method === "HEAD") body = source;
-  else {
-    const declared = declaredLength(upstream.headers);
-    if (declared !== undefined && declared <= (options.wholeUpTo ?? 0)) {
-      const whole = await readWhole(upstream);
-      if (whole.ok) {
-        body = whole.bytes;
-        now.bytes = whole.bytes.byteLength;
-      } else {
-        body = failedStream(whole.error);
-        now.completed = false;
-        now.broken = { how: "failed", reason: whole.error };
-      }
-    } else if (declared !== undefined && !options.verify) {
-      body = source;
-      later = true;
-      options.info.completed.then(
-        () => report({ bytes: declared, completed: true }),
-        (reason) => report({ bytes: 0, completed: false, broken: { how: "cancelled", reason } }),
-      );
-    } else {
-      // Unknown length (or verified): whole if it comes at once and is small, else metered.
-      // A small first read: a chunked answer is mostly a few bytes.
-      const reader = chunkReader(source, declared === undefined ? 4096 : CHUNK_BYTES);
-      const peeked = declared === undefined ? await peek(reader, WHOLE_BODY_LIMIT) : undefined;
-      if (peeked && "error" in peeked) {
-        body = failedStream(peeked.error);
-        now.completed = false;
-        now.broken = { how: "failed", reason: peeked.error };
-      } else if (peeked?.done) {
-        body = concat(peeked.chunks, peeked.bytes);
-        now.bytes = peeked.bytes;
-      } else {
-        const metered = new MeteredBody(reader, (how, reason) => {
-          report(
-            how === "complete"
-              ? { bytes: metered.bytes, completed: true }
-              : { bytes: metered.bytes, completed: false, broken: { how, reason } },
-          );
-        }, peeked);
-        body = metered.stream;
-        later = true;
-      }
-    }
+  if (NULL_BODY_STATUS.has(upstream.status)) {
+    source?.cancel().catch(() => {});
+    return respond(null, init, options, { bytes: 0, completed: true });
   }
+  if (source === null || options.method === "HEAD") {
+    return respond(source, init, options, { bytes: 0, completed: true });
+  }
+  const declared = declaredLength(upstream.headers);
+  if (declared === undefined || declared <= (options.wholeUpTo ?? 0) || options.verify) {
+    return relayRead(upstream, source, declared, init, options);
+  }
+  // Passed through natively: the common case, without a promise of its own.
+  const response = respond(source, init, options);
+  options.info.completed.then(
+    () => options.onEnd({ bytes: declared, completed: true }),
+    (reason) => options.onEnd({ bytes: 0, completed: false, broken: { how: "cancelled", reason } }),
+  );
+  return response;
+}
+
+/**
+ * The response for `body`, then `now` reported if given (else the caller reports later). A
+ * status the Response constructor refuses (600 and up) is reported as not completed and thrown:
+ * the server answers 500 instead.
+ */
+function respond(
+  body: BodyInit | null,
+  init: ResponseInit,
+  options: RelayOptions,
+  now?: BodyOutcome,
+): Response {
   let response: Response;
   try {
     response = new Response(body, init);
   } catch (e) {
-    // A status the Response constructor refuses (600 and up): the server answers 500 instead.
-    report({ bytes: 0, completed: false });
+    options.onEnd({ bytes: 0, completed: false });
     if (body instanceof ReadableStream) body.cancel().catch(() => {});
     throw e;
   }
-  if (!later) report(now);
+  if (now) options.onEnd(now);
   return response;
+}
+
+/** {@linkcode relayResponse} for a body sidekick reads: whole, peeked, or metered. */
+async function relayRead(
+  upstream: Response,
+  source: ReadableStream<Uint8Array>,
+  declared: number | undefined,
+  init: ResponseInit,
+  options: RelayOptions,
+): Promise<Response> {
+  if (declared !== undefined && declared <= (options.wholeUpTo ?? 0)) {
+    const whole = await readWhole(upstream);
+    return whole.ok
+      ? respond(whole.bytes, init, options, { bytes: whole.bytes.byteLength, completed: true })
+      : respond(failedStream(whole.error), init, options, {
+        bytes: 0,
+        completed: false,
+        broken: { how: "failed", reason: whole.error },
+      });
+  }
+  // Unknown length (or verified): whole if it comes at once and is small, else metered.
+  // A small first read: a chunked answer is mostly a few bytes.
+  const reader = chunkReader(source, declared === undefined ? 4096 : CHUNK_BYTES);
+  const peeked = declared === undefined ? await peek(reader, WHOLE_BODY_LIMIT) : undefined;
+  if (peeked && "error" in peeked) {
+    return respond(failedStream(peeked.error), init, options, {
+      bytes: 0,
+      completed: false,
+      broken: { how: "failed", reason: peeked.error },
+    });
+  }
+  if (peeked?.done) {
+    return respond(concat(peeked.chunks, peeked.bytes), init, options, {
+      bytes: peeked.bytes,
+      completed: true,
+    });
+  }
+  let ended = false; // the constructor's refusal and the body's end are one report
+  const report = (outcome: BodyOutcome) => {
+    if (ended) return;
+    ended = true;
+    options.onEnd(outcome);
+  };
+  const metered = new MeteredBody(reader, (how, reason) => {
+    report(
+      how === "complete"
+        ? { bytes: metered.bytes, completed: true }
+        : { bytes: metered.bytes, completed: false, broken: { how, reason } },
+    );
+  }, peeked);
+  return respond(metered.stream, init, { ...options, onEnd: report });
 }

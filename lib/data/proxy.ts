@@ -265,9 +265,10 @@ export async function forward(
     plan.onLost = (a, ms) => gray!.lost(a.backend, ms);
   }
   let upstream: Response;
-  let sent = t0; // when the current attempt was sent: latency samples are per attempt
+  // When the current attempt was sent: latency samples are per attempt (a body read whole first
+  // took its time before the first one).
+  let sent = kept > 0 ? performance.now() : t0;
   for (;;) {
-    sent = performance.now();
     const outcome = await exchange(plan, { backend, controller });
     hedge = outcome.hedge;
     const attempt = outcome.ok ? outcome.winner : outcome.failed;
@@ -314,6 +315,7 @@ export async function forward(
           ctx.inflight?.add(controller);
           plan.parent = controller.signal;
         }
+        sent = performance.now();
         continue;
       }
       retryDenied = true;
@@ -327,11 +329,12 @@ export async function forward(
     finish(!gone());
     return res;
   }
-  ttfbMs = performance.now() - t0;
+  const answeredAt = performance.now();
+  ttfbMs = answeredAt - t0;
   status = upstream.status;
   // A hedge that won was sent later than `sent`: its sample errs on the slow side, which costs it
   // nothing it did not earn (the request did wait that long).
-  gray?.answered(backend, status, performance.now() - sent);
+  gray?.answered(backend, status, answeredAt - sent);
   responseHeaders = downstreamHeaderList(upstream.headers);
   // A body held whole was sent in full; a streamed fixed-length one, once the backend answered.
   if (body !== null && upload === undefined) {

@@ -14,9 +14,8 @@
  * @module
  */
 
-import type { ExchangeRecord, FailedAttempt } from "./exchange_record.ts";
+import type { ExchangeRecord, FailedAttempt, HeaderList } from "./exchange_record.ts";
 import { BODYLESS_METHODS, statusText } from "./http_facts.ts";
-import { headerValue } from "./exchange_record.ts";
 
 /** Upper bounds (seconds) of the request duration histogram: Prometheus' default buckets. */
 export const DURATION_BUCKETS: readonly number[] = [
@@ -110,29 +109,39 @@ function countSizes(r: ExchangeRecord): ExchangeSizes {
   let rx = r.requestBodyBytes;
   const req = r.requestHeaders;
   if (req) {
-    for (const [name, value] of req) rx += name.length + value.length;
-    if (headerValue(req, "content-length") === null) {
+    let declared = false;
+    for (const h of asList(req)) {
+      rx += h[0].length + h[1].length;
+      if (h[0] === "content-length") declared = true;
+    }
+    if (!declared) {
       rx += BODYLESS_METHODS.has(r.method)
         ? "content-length".length + 1 // "0"
         : "transfer-encoding".length + "chunked".length;
     }
   }
   let tx = r.responseBodyBytes;
-  if (r.status > 0) {
-    tx += String(r.status).length + 2 + statusText(r.status).length; // "200 OK\n"
+  const status = r.status;
+  if (status > 0) {
+    tx += (status < 1000 ? 3 : String(status).length) + 2 + statusText(status).length; // "200 OK\n"
     const res = r.responseHeaders;
     if (res) {
       let cookieSeen = false;
-      for (const [name, value] of res) {
-        if (name === "set-cookie") {
+      for (const h of asList(res)) {
+        if (h[0] === "set-cookie") {
           if (cookieSeen) continue; // Go counts the first value of each header only
           cookieSeen = true;
         }
-        tx += name.length + value.length + 3; // "Name: value\n"
+        tx += h[0].length + h[1].length + 3; // "Name: value\n"
       }
     }
   }
   return { rx, tx };
+}
+
+/** A header list as an array: the proxy's records carry arrays already (no copy then). */
+function asList(headers: HeaderList): readonly (readonly [string, string])[] {
+  return Array.isArray(headers) ? headers : [...headers];
 }
 
 /** Per slot and stripe: the fields of {@linkcode EndpointStats}, then the latency buckets. */
