@@ -1,0 +1,221 @@
+/**
+ * A side-by-side CPU comparison for the per-request cost of the proxies themselves, steadier than
+ * taking turns: every proxy runs at once, all pinned to the same CPU, each loaded by its own wrk
+ * (pinned to the other CPUs) for the same window, and the CPU each spent per request is compared
+ * within the window. On a shared machine the cost of the same code drifts by 30 % over tens of
+ * seconds; proxies measured in the same window on the same core drift together, so their ratio
+ * holds still (two copies of the same build agree within a few percent).
+ *
+ *   deno task bench:pair [--seconds 3] [--windows 6] [--path /small]
+ *                        [--sidekick NAME=path/to/main.ts ...] [--flags "--retries 0"]
+ *
+ * Rows: `bare` (bench/bare_proxy.ts, the floor and the reference of every ratio), `sidekick`
+ * (this checkout, `--workers 1 --quiet`, the runtime flags the binary bakes) and one row per
+ * `--sidekick NAME=PATH` — another checkout to compare with, e.g. a `git worktree` of main
+ * before a change. Backends: four ports of one Deno server on the other CPUs (their CPU is not
+ * counted), answering `/small` with 2 bytes and `/1m` with 1 MiB. Needs Linux, wrk and taskset,
+ * and at least two CPUs.
+ *
+ * Output: each window's CPU µs per request and ratio to `bare`, then the median ratio over the
+ * windows with its [min–max]. Use it to decide whether a change to the hot path pays; the full
+ * table (throughput, memory, other proxies) is `deno task bench`.
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { RUNTIME_FLAGS } from "../tools/compile.ts";
+import { fourPorts, freePort } from "./ports.ts";
+
+const REPO = new URL("..", import.meta.url).pathname;
+
+/** One proxy under comparison. */
+interface Row {
+  name: string;
+  port: number;
+  child: Deno.ChildProcess;
+}
+
+/** Serves the backends: `/small` is 2 bytes, `/1m` 1 MiB, anything else 404. */
+function serveBackends(ports: number[]): void {
+  const mib = new Uint8Array(1 << 20);
+  for (const port of ports) {
+    Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => {
+      const path = new URL(req.url).pathname;
+      if (path === "/small") return new Response("ok");
+      if (path === "/1m") return new Response(mib);
+      return new Response("not found\n", { status: 404 });
+    });
+  }
+}
+
+/** CPU ticks (utime + stime, all threads) of `pid` so far. */
+function cpuTicks(pid: number): number {
+  let ticks = 0;
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks;
+}
+
+/** Requests wrk completed against `url` in `seconds` (pinned to `cpus`). */
+async function wrk(url: string, seconds: number, connections: number, cpus: string) {
+  const out = await new Deno.Command("taskset", {
+    args: ["-c", cpus, "wrk", "-t1", `-c${connections}`, `-d${seconds}s`, url],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const m = new TextDecoder().decode(out.stdout).match(/(\d+) requests in/);
+  return m ? Number(m[1]) : 0;
+}
+
+async function waitServing(url: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const r = await fetch(url);
+      await r.body?.cancel();
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} never answered`);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: "string", default: "3" },
+      windows: { type: "string", default: "6" },
+      path: { type: "string", default: "/small" },
+      sidekick: { type: "string", multiple: true, default: [] },
+      flags: { type: "string", default: "" },
+    },
+  });
+  const seconds = Number(values.seconds);
+  const windows = Number(values.windows);
+  if (!(seconds > 0) || !Number.isInteger(windows) || windows < 1) {
+    console.error("--seconds must be positive and --windows a positive integer");
+    return 2;
+  }
+  const cpus = navigator.hardwareConcurrency;
+  if (Deno.build.os !== "linux" || cpus < 2) {
+    console.error("bench:pair needs Linux and at least two CPUs");
+    return 2;
+  }
+  const proxyCpu = String(cpus - 1);
+  const loadCpus = cpus === 2 ? "0" : `0-${cpus - 2}`;
+
+  const ports = fourPorts();
+  const backends = new Deno.Command("taskset", {
+    args: [
+      "-c",
+      loadCpus,
+      Deno.execPath(),
+      "run",
+      "-A",
+      import.meta.filename!,
+      "--serve",
+      ...ports.map(String),
+    ],
+    stdout: "null",
+  }).spawn();
+  const rows: Row[] = [];
+  try {
+    await waitServing(`http://127.0.0.1:${ports[0]}/small`);
+    const site = `http://127.0.0.1:{${ports[0]}...${ports[3]}}`;
+    const start = (name: string, args: string[]) => {
+      const port = freePort();
+      const full = args.map((a) => a === "PORT" ? String(port) : a);
+      const child = new Deno.Command("taskset", {
+        args: ["-c", proxyCpu, Deno.execPath(), ...full],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      rows.push({ name, port, child });
+    };
+    start("bare", [
+      "run",
+      "-A",
+      `${REPO}bench/bare_proxy.ts`,
+      "--port",
+      "PORT",
+      ...ports.map((p) => `http://127.0.0.1:${p}`),
+    ]);
+    const sidekicks = [`sidekick=${REPO}main.ts`, ...values.sidekick];
+    for (const spec of sidekicks) {
+      const at = spec.indexOf("=");
+      if (at < 1) {
+        console.error(`--sidekick NAME=PATH, not ${JSON.stringify(spec)}`);
+        return 2;
+      }
+      start(spec.slice(0, at), [
+        "run",
+        "-A",
+        ...RUNTIME_FLAGS.map((f) => f.flag),
+        spec.slice(at + 1),
+        "--address",
+        "127.0.0.1:PORT",
+        "--health-path",
+        "/small",
+        "--workers",
+        "1",
+        "--quiet",
+        ...values.flags.split(/\s+/).filter(Boolean),
+        site,
+      ]);
+    }
+    await Promise.all(rows.map((r) => waitServing(`http://127.0.0.1:${r.port}/small`)));
+    const connections = Math.max(8, Math.floor(64 / rows.length));
+    const url = (r: Row) => `http://127.0.0.1:${r.port}${values.path}`;
+    await Promise.all(rows.map((r) => wrk(url(r), 2, connections, loadCpus))); // warm-up
+
+    console.log(
+      `bench:pair: ${rows.length} proxies on CPU ${proxyCpu}, wrk -t1 -c${connections} each on ` +
+        `CPU ${loadCpus}, GET ${values.path}, ${windows} windows of ${seconds} s; CPU µs per ` +
+        `request (×bare in the same window)`,
+    );
+    const ratios = rows.map(() => [] as number[]);
+    for (let w = 1; w <= windows; w++) {
+      const before = rows.map((r) => cpuTicks(r.child.pid));
+      const done = await Promise.all(rows.map((r) => wrk(url(r), seconds, connections, loadCpus)));
+      // Ticks are 10 ms: µs per request = ticks × 10,000 / requests.
+      const us = rows.map((r, i) => (cpuTicks(r.child.pid) - before[i]) * 10_000 / done[i]);
+      us.forEach((u, i) => ratios[i].push(u / us[0]));
+      console.log(
+        `window ${w}  ` +
+          rows.map((r, i) => `${r.name} ${us[i].toFixed(0)} (${(us[i] / us[0]).toFixed(2)})`)
+            .join("  "),
+      );
+    }
+    console.log(
+      "median ×bare  " + rows.slice(1).map((r, i) => {
+        const xs = ratios[i + 1];
+        return `${r.name} ${median(xs).toFixed(2)} [${Math.min(...xs).toFixed(2)}–${
+          Math.max(...xs).toFixed(2)
+        }]`;
+      }).join("  "),
+    );
+    return 0;
+  } finally {
+    for (const r of rows) {
+      try {
+        r.child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    backends.kill("SIGKILL");
+    await Promise.all([...rows.map((r) => r.child.status), backends.status]);
+  }
+}
+
+if (import.meta.main) {
+  const serve = Deno.args.indexOf("--serve");
+  if (serve >= 0) serveBackends(Deno.args.slice(serve + 1).map(Number));
+  else Deno.exit(await main());
+}
