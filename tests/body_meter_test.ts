@@ -251,3 +251,36 @@ Deno.test("chunkReader: a byte stream is read into buffers of the asked size, a 
   assert.equal((await plain.read()).value?.byteLength, 7);
   assert.equal((await plain.read()).done, true);
 });
+
+Deno.test("chunkReader: small chunks keep their bytes while the reader reuses its buffer", async () => {
+  // Chunks of 2, 3 and 5000 bytes, each filled with its own number, from a byte stream that
+  // answers each read with at most the next chunk.
+  const chunks = [2, 3, 5000].map((n, i) => new Uint8Array(n).fill(i + 1));
+  let next = 0;
+  const views: ArrayBufferLike[] = [];
+  const bytes = new ReadableStream({
+    type: "bytes",
+    pull(c: ReadableByteStreamController) {
+      const chunk = chunks[next];
+      if (!chunk) {
+        c.close();
+        return c.byobRequest!.respond(0); // the pending read ends: done
+      }
+      const view = c.byobRequest!.view as Uint8Array;
+      views.push(view.buffer);
+      const n = Math.min(chunk.byteLength, view.byteLength);
+      view.set(chunk.subarray(0, n));
+      chunks[next] = chunk.subarray(n);
+      if (chunks[next].byteLength === 0) next++;
+      c.byobRequest!.respond(n);
+    },
+  });
+  const r = chunkReader(bytes, 4096);
+  const got: Uint8Array[] = [];
+  for (let c = await r.read(); !c.done; c = await r.read()) got.push(c.value);
+  assert.deepEqual(got.map((c) => c.byteLength), [2, 3, 4096, 904]);
+  assert.ok(got[0].every((b) => b === 1) && got[1].every((b) => b === 2), "copies, not views");
+  assert.ok(got[2].every((b) => b === 3) && got[3].every((b) => b === 3));
+  // 2 and 3 bytes used little of the 4 KiB buffer: kept for the next read, not a new one each.
+  assert.equal(new Set(views.slice(0, 3).map((b) => b.byteLength)).size, 1);
+});

@@ -116,8 +116,11 @@ const CHUNK_BYTES = 64 * 1024;
 
 /**
  * A {@linkcode ChunkReader} over `stream`: from a byte stream (fetch bodies) each read fills a
- * buffer of at most `first` bytes for the first read, {@linkcode CHUNK_BYTES} after (a default
- * reader allocates 64 KiB for every read, even of a 2-byte body); else a default reader.
+ * buffer of at most `first` bytes for the first read, {@linkcode CHUNK_BYTES} after a read that
+ * filled most of its buffer; else a default reader. A read that used at most half of its buffer
+ * hands on a copy of its bytes and keeps the buffer for the next read: a chunked answer of a few
+ * bytes then costs one small buffer, not a fresh one for the read that sees its end (a default
+ * reader allocates 64 KiB for every read, even of a 2-byte body).
  */
 export function chunkReader(stream: ReadableStream<Uint8Array>, first = CHUNK_BYTES): ChunkReader {
   let byob: ReadableStreamBYOBReader | undefined;
@@ -128,12 +131,20 @@ export function chunkReader(stream: ReadableStream<Uint8Array>, first = CHUNK_BY
     return { read: () => reader.read(), cancel: (reason) => reader.cancel(reason) };
   }
   let size = first;
+  let spare: ArrayBuffer | undefined;
   return {
     read: async () => {
-      const view = new Uint8Array(size);
-      size = CHUNK_BYTES;
+      const view = new Uint8Array(spare ?? new ArrayBuffer(size));
+      spare = undefined;
       const r = await byob!.read(view);
-      return r.done ? { done: true, value: undefined } : { done: false, value: r.value! };
+      if (r.done) return { done: true, value: undefined };
+      const value = r.value!;
+      if (value.byteLength * 2 <= value.buffer.byteLength) {
+        spare = value.buffer as ArrayBuffer;
+        return { done: false, value: value.slice() };
+      }
+      size = CHUNK_BYTES;
+      return { done: false, value };
     },
     cancel: (reason) => byob!.cancel(reason),
   };

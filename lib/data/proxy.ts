@@ -102,11 +102,11 @@ export interface Target {
 
 /** The declared body length of a header list (undefined when absent or not a plain number). */
 function contentLength(headers: readonly (readonly [string, string])[]): number | undefined {
-  for (const [name, value] of headers) {
-    if (name === "content-length") {
-      const n = Number(value);
-      return value !== "" && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
-    }
+  for (let i = 0; i < headers.length; i++) {
+    if (headers[i][0] !== "content-length") continue;
+    const value = headers[i][1];
+    const n = Number(value);
+    return value !== "" && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
   }
   return undefined;
 }
