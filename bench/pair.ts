@@ -6,15 +6,16 @@
  * seconds; proxies measured in the same window on the same core drift together, so their ratio
  * holds still (two copies of the same build agree within a few percent).
  *
- *   deno task bench:pair [--seconds 3] [--windows 6] [--path /small]
+ *   deno task bench:pair [--seconds 3] [--windows 6] [--path /small] [--post]
  *                        [--sidekick NAME=path/to/main.ts ...] [--flags "--retries 0"]
  *
  * Rows: `bare` (bench/bare_proxy.ts, the floor and the reference of every ratio), `sidekick`
  * (this checkout, `--workers 1 --quiet`, the runtime flags the binary bakes) and one row per
  * `--sidekick NAME=PATH` — another checkout to compare with, e.g. a `git worktree` of main
  * before a change. Backends: four ports of one Deno server on the other CPUs (their CPU is not
- * counted), answering `/small` with 2 bytes and `/1m` with 1 MiB. Needs Linux, wrk and taskset,
- * and at least two CPUs.
+ * counted), answering `/small` with 2 bytes, `/1m` with 1 MiB, and `/post` (what `--post` sends:
+ * 64 KiB, as `deno task bench` does) with a chunked `ok` once the body is read. Needs Linux, wrk
+ * and taskset, and at least two CPUs.
  *
  * Output: each window's CPU µs per request and ratio to `bare`, then the median ratio over the
  * windows with its [min–max]. Use it to decide whether a change to the hot path pays; the full
@@ -35,14 +36,20 @@ interface Row {
   child: Deno.ChildProcess;
 }
 
-/** Serves the backends: `/small` is 2 bytes, `/1m` 1 MiB, anything else 404. */
+/** Serves the backends: `/small` is 2 bytes, `/1m` 1 MiB, `/post` a chunked `ok`, else 404. */
 function serveBackends(ports: number[]): void {
   const mib = new Uint8Array(1 << 20);
+  const ok = new TextEncoder().encode("ok");
   for (const port of ports) {
-    Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => {
+    Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req) => {
       const path = new URL(req.url).pathname;
       if (path === "/small") return new Response("ok");
       if (path === "/1m") return new Response(mib);
+      if (path === "/post") {
+        await req.bytes();
+        // A stream body: sent chunked, as nginx's echo module answers in `deno task bench`.
+        return new Response(ReadableStream.from([ok]));
+      }
       return new Response("not found\n", { status: 404 });
     });
   }
@@ -59,10 +66,17 @@ function cpuTicks(pid: number): number {
   return ticks;
 }
 
-/** Requests wrk completed against `url` in `seconds` (pinned to `cpus`). */
-async function wrk(url: string, seconds: number, connections: number, cpus: string) {
+/** Requests wrk completed against `url` in `seconds` (pinned to `cpus`; `script`: wrk's -s). */
+async function wrk(
+  url: string,
+  seconds: number,
+  connections: number,
+  cpus: string,
+  script?: string,
+) {
+  const s = script ? ["-s", script] : [];
   const out = await new Deno.Command("taskset", {
-    args: ["-c", cpus, "wrk", "-t1", `-c${connections}`, `-d${seconds}s`, url],
+    args: ["-c", cpus, "wrk", "-t1", `-c${connections}`, `-d${seconds}s`, ...s, url],
     stdout: "piped",
     stderr: "null",
   }).output();
@@ -91,7 +105,8 @@ async function main(): Promise<number> {
     options: {
       seconds: { type: "string", default: "3" },
       windows: { type: "string", default: "6" },
-      path: { type: "string", default: "/small" },
+      path: { type: "string" },
+      post: { type: "boolean", default: false },
       sidekick: { type: "string", multiple: true, default: [] },
       flags: { type: "string", default: "" },
     },
@@ -108,6 +123,16 @@ async function main(): Promise<number> {
     return 2;
   }
   const proxyCpu = String(cpus - 1);
+  const path = values.path ?? (values.post ? "/post" : "/small");
+  let script: string | undefined;
+  if (values.post) {
+    script = await Deno.makeTempFile({ prefix: "pair-post-", suffix: ".lua" });
+    await Deno.writeTextFile(
+      script,
+      `wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\n` +
+        `wrk.headers["Content-Type"] = "application/octet-stream"\n`,
+    );
+  }
   const loadCpus = cpus === 2 ? "0" : `0-${cpus - 2}`;
 
   const ports = fourPorts();
@@ -130,11 +155,11 @@ async function main(): Promise<number> {
     const site = `http://127.0.0.1:{${ports[0]}...${ports[3]}}`;
     const start = (name: string, args: string[]) => {
       const port = freePort();
-      const full = args.map((a) => a === "PORT" ? String(port) : a);
+      const full = args.map((a) => a.replaceAll("PORT", String(port)));
       const child = new Deno.Command("taskset", {
         args: ["-c", proxyCpu, Deno.execPath(), ...full],
         stdout: "null",
-        stderr: "null",
+        stderr: "inherit",
       }).spawn();
       rows.push({ name, port, child });
     };
@@ -171,18 +196,22 @@ async function main(): Promise<number> {
     }
     await Promise.all(rows.map((r) => waitServing(`http://127.0.0.1:${r.port}/small`)));
     const connections = Math.max(8, Math.floor(64 / rows.length));
-    const url = (r: Row) => `http://127.0.0.1:${r.port}${values.path}`;
-    await Promise.all(rows.map((r) => wrk(url(r), 2, connections, loadCpus))); // warm-up
+    const url = (r: Row) => `http://127.0.0.1:${r.port}${path}`;
+    await Promise.all(rows.map((r) => wrk(url(r), 2, connections, loadCpus, script))); // warm-up
 
     console.log(
       `bench:pair: ${rows.length} proxies on CPU ${proxyCpu}, wrk -t1 -c${connections} each on ` +
-        `CPU ${loadCpus}, GET ${values.path}, ${windows} windows of ${seconds} s; CPU µs per ` +
+        `CPU ${loadCpus}, ${
+          values.post ? "POST 64 KiB" : "GET"
+        } ${path}, ${windows} windows of ${seconds} s; CPU µs per ` +
         `request (×bare in the same window)`,
     );
     const ratios = rows.map(() => [] as number[]);
     for (let w = 1; w <= windows; w++) {
       const before = rows.map((r) => cpuTicks(r.child.pid));
-      const done = await Promise.all(rows.map((r) => wrk(url(r), seconds, connections, loadCpus)));
+      const done = await Promise.all(
+        rows.map((r) => wrk(url(r), seconds, connections, loadCpus, script)),
+      );
       // Ticks are 10 ms: µs per request = ticks × 10,000 / requests.
       const us = rows.map((r, i) => (cpuTicks(r.child.pid) - before[i]) * 10_000 / done[i]);
       us.forEach((u, i) => ratios[i].push(u / us[0]));
@@ -211,6 +240,7 @@ async function main(): Promise<number> {
     }
     backends.kill("SIGKILL");
     await Promise.all([...rows.map((r) => r.child.status), backends.status]);
+    if (script) await Deno.remove(script).catch(() => {});
   }
 }
 
