@@ -17,6 +17,7 @@ function memorySink() {
     get text() {
       return text;
     },
+
     hold() {
       gate = new Promise((r) => (release = r));
     },
@@ -67,6 +68,37 @@ Deno.test("LineWriter drops and counts droppable lines beyond its bound, never b
   assert.ok(w.write("d"));
   await w.flush();
   assert.ok(sink.text.endsWith("d\n"));
+});
+
+Deno.test("LineWriter: lines that come during a write wait for the next batch window", async () => {
+  const dec = new TextDecoder();
+  const writes: string[] = [];
+  const started = Promise.withResolvers<void>();
+  const gate = Promise.withResolvers<void>();
+  const firstDone = Promise.withResolvers<void>();
+  const w = new LineWriter({
+    async write(p: Uint8Array) {
+      if (writes.length === 0) {
+        started.resolve();
+        await gate.promise;
+      }
+      writes.push(dec.decode(p));
+      if (writes.length === 1) firstDone.resolve();
+      return p.length;
+    },
+  });
+  w.write("1");
+  await started.promise;
+  w.write("2");
+  w.write("3");
+  gate.resolve();
+  await firstDone.promise;
+  // A write per line or two under steady load would cost a system call per request: the two
+  // lines wait for the window (5 ms) rather than leaving at once.
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(writes, ["1\n"]);
+  await w.flush();
+  assert.deepEqual(writes, ["1\n", "2\n3\n"]);
 });
 
 Deno.test("LineWriter.flush is bounded when the sink is stuck", async () => {

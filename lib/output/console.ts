@@ -138,17 +138,23 @@ export class LineWriter {
         }
         this.#queued -= batch.reduce((n, l) => n + l.length + 1, 0);
         if (this.#broken) this.#queued = 0;
+        // What came in while this batch was written waits for the next window too, unless it
+        // fills a batch: looping at once would write a line or two per write under steady load.
+        if (this.#queued < BATCH_BYTES) break;
       }
     } finally {
       this.#pump = undefined;
+      if (this.#queue.length > 0 && !this.#broken) {
+        this.#timer ??= setTimeout(() => this.#startPump(), BATCH_MS);
+      }
     }
   }
 
   /** Resolves once everything queued is written, or after `timeoutMs`, whichever is first. */
   async flush(timeoutMs = 2_000): Promise<void> {
-    if (this.#timer !== undefined) this.#startPump();
     const deadline = Date.now() + timeoutMs;
-    while (this.#pump && Date.now() < deadline) {
+    while ((this.#pump || this.#timer !== undefined) && Date.now() < deadline) {
+      if (this.#timer !== undefined) this.#startPump();
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         this.#pump,
