@@ -97,10 +97,10 @@ export function startDataPlane(
     hedgeAfterMs: settings.hedgeAfterMs ?? 0,
     onEjection: hooks.onEjection,
   });
-  // Swept every 50 ms, or a tenth of a shorter timeout (at least 5 ms).
-  const deadlines = new Deadlines(
-    Math.min(50, Math.max(5, (settings.responseTimeoutMs ?? 0) / 10)),
-  );
+  // Swept every 50 ms, or a tenth of a shorter timeout (at least 5 ms). Without a timeout it
+  // still follows the clients of exchanges waiting that long (see Deadlines).
+  const timeoutMs = settings.responseTimeoutMs ?? 0;
+  const deadlines = new Deadlines(timeoutMs > 0 ? Math.min(50, Math.max(5, timeoutMs / 10)) : 50);
   const proxy: ProxyContext = {
     transport,
     publicIp,
