@@ -4,6 +4,7 @@ import {
   chunkReader,
   HEAD_BODY_LIMIT,
   MeteredBody,
+  PeekClock,
   relayResponse,
   WHOLE_BODY_LIMIT,
 } from "../lib/data/body_meter.ts";
@@ -208,29 +209,48 @@ Deno.test("relayResponse: a body of unknown length that comes at once and is sma
 });
 
 Deno.test("relayResponse: a slow body of unknown length streams on at once, what was read first", async () => {
-  let step = 0;
-  let release!: () => void;
-  const later = new Promise<void>((r) => (release = r));
-  const slow = new ReadableStream<Uint8Array>({
-    async pull(c) {
-      step++;
-      if (step === 1) c.enqueue(new Uint8Array(3));
-      else if (step === 2) {
-        await later; // held past the peek: the head must not wait for it
-        c.enqueue(new Uint8Array(4));
-      } else c.close();
-    },
-  });
-  const seen: BodyOutcome[] = [];
-  const res = await relayResponse(new Response(slow), {}, {
-    method: "GET",
-    info: NEVER,
-    onEnd: (o) => seen.push(o),
-  });
-  assert.deepEqual(seen, [], "streaming: not ended yet");
-  release();
-  assert.equal(await drain(res.body), 7);
-  assert.deepEqual(seen, [{ bytes: 7, completed: true }]);
+  // With a timer of its own, and with the data plane's shared clock.
+  for (const clock of [undefined, new PeekClock(5)]) {
+    let step = 0;
+    let release!: () => void;
+    const later = new Promise<void>((r) => (release = r));
+    const slow = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        step++;
+        if (step === 1) c.enqueue(new Uint8Array(3));
+        else if (step === 2) {
+          await later; // held past the peek: the head must not wait for it
+          c.enqueue(new Uint8Array(4));
+        } else c.close();
+      },
+    });
+    const seen: BodyOutcome[] = [];
+    const res = await relayResponse(new Response(slow), {}, {
+      method: "GET",
+      info: NEVER,
+      clock,
+      onEnd: (o) => seen.push(o),
+    });
+    assert.deepEqual(seen, [], "streaming: not ended yet");
+    release();
+    assert.equal(await drain(res.body), 7);
+    assert.deepEqual(seen, [{ bytes: 7, completed: true }]);
+    clock?.stop();
+  }
+});
+
+Deno.test("PeekClock: peeks of one tick share a promise, late after one to two ticks", async () => {
+  const clock = new PeekClock(10);
+  const t0 = performance.now();
+  const a = clock.late();
+  assert.equal(clock.late(), a, "one promise, not a timer, per peek");
+  assert.equal(await a, "late");
+  const waited = performance.now() - t0;
+  assert.ok(waited >= 9, `late after ${waited} ms: at least one tick`);
+  const b = clock.late();
+  assert.notEqual(b, a, "a later peek waits for a later tick");
+  await b;
+  clock.stop();
 });
 
 Deno.test("chunkReader: a byte stream is read into buffers of the asked size, a plain stream as it comes", async () => {

@@ -26,6 +26,7 @@ import { proxyWebSocket } from "./websocket.ts";
 import { ReplayMemory, RetryBudget } from "./retry.ts";
 import { BackendChoice } from "./choice.ts";
 import { Deadlines } from "./attempt.ts";
+import { PeekClock } from "./body_meter.ts";
 import type { Ejection } from "../shared/outlier.ts";
 
 /** What the isolate that runs a data plane lends it, besides its {@linkcode PlaneSettings}. */
@@ -101,6 +102,7 @@ export function startDataPlane(
   // still follows the clients of exchanges waiting that long (see Deadlines).
   const timeoutMs = settings.responseTimeoutMs ?? 0;
   const deadlines = new Deadlines(timeoutMs > 0 ? Math.min(50, Math.max(5, timeoutMs / 10)) : 50);
+  const peekClock = new PeekClock();
   const proxy: ProxyContext = {
     transport,
     publicIp,
@@ -111,6 +113,7 @@ export function startDataPlane(
     headStalls: () => tlsServer !== undefined && !tlsServer.noDelay.ok,
     gray: choice,
     deadlines,
+    peekClock,
     retry: settings.retries > 0
       ? {
         retries: settings.retries,
@@ -197,6 +200,7 @@ export function startDataPlane(
         clearTimeout(timer);
         await server.finished;
         deadlines.stop();
+        peekClock.stop();
         transport.close();
         wsClient.close();
       },

@@ -18,7 +18,7 @@ import { downstreamHeaderList, upstreamHeaderList } from "./headers.ts";
 import type { AbortedBy, RecordListener } from "../shared/exchange_record.ts";
 import { IDEMPOTENT_METHODS, type ReplayMemory, type RetryBudget, retryReason } from "./retry.ts";
 import type { FailedAttempt } from "../shared/exchange_record.ts";
-import { HEAD_BODY_LIMIT, MeteredBody, relayResponse } from "./body_meter.ts";
+import { HEAD_BODY_LIMIT, MeteredBody, type PeekClock, relayResponse } from "./body_meter.ts";
 import type { Transport } from "../upstream/transport.ts";
 import { BODYLESS_METHODS, declaredLength, plainText } from "../shared/http_facts.ts";
 
@@ -52,6 +52,8 @@ export interface ProxyContext {
   gray?: GrayContext;
   /** Sweeps the response deadlines of this data plane's attempts (absent: a timer per request). */
   deadlines?: Deadlines;
+  /** Ends the peeks at chunked answers of this data plane (absent: a timer per peek). */
+  peekClock?: PeekClock;
 }
 
 /**
@@ -240,7 +242,7 @@ export async function forward(
   // or with one kept in memory (or small enough to be sent in a moment); an upload streamed
   // through, larger than that, has no bound on its wait (its sending time is unknown).
   const bounded = replayable || body === null ||
-    (declaredLength(req.headers) ?? Infinity) <= (retry?.bufferBytes ?? SMALL_UPLOAD);
+    (contentLength(requestHeaders) ?? Infinity) <= (retry?.bufferBytes ?? SMALL_UPLOAD);
   const plan: ExchangePlan = {
     send,
     responseTimeoutMs: gray && bounded ? gray.responseTimeoutMs : 0,
@@ -350,6 +352,7 @@ export async function forward(
     info,
     verify: ctx.verifyBodies,
     wholeUpTo: ctx.headStalls?.() ? HEAD_BODY_LIMIT : 0,
+    clock: ctx.peekClock,
     onEnd: ({ bytes, completed, broken }) => {
       responseBytes = bytes;
       if (broken) {
