@@ -54,6 +54,8 @@ export interface ConsoleOutput {
 export interface ByteSink {
   /** Writes some bytes, resolving to how many were written. */
   write(p: Uint8Array): Promise<number>;
+  /** Writes some bytes at once, returning how many were written (used when `sync` is asked). */
+  writeSync?(p: Uint8Array): number;
 }
 
 /** The default bound of a {@linkcode LineWriter}: 1 MiB of pending text. */
@@ -82,11 +84,17 @@ export class LineWriter {
   #broken = false;
   #pump: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #sync: boolean;
 
-  /** A writer over `sink` holding at most `limitBytes` (UTF-16 units, roughly bytes) pending. */
-  constructor(sink: ByteSink, limitBytes: number = DEFAULT_BUFFER_BYTES) {
+  /**
+   * A writer over `sink` holding at most `limitBytes` (UTF-16 units, roughly bytes) pending.
+   * `sync`: write each batch with `sink.writeSync`, for a sink that never makes a writer wait
+   * (a file, `/dev/null`: see stdout_kind.ts); batches still leave every 5 ms.
+   */
+  constructor(sink: ByteSink, limitBytes: number = DEFAULT_BUFFER_BYTES, sync = false) {
     this.#sink = sink;
     this.#limit = limitBytes;
+    this.#sync = sync && sink.writeSync !== undefined;
   }
 
   /** Lines dropped so far. */
@@ -130,7 +138,11 @@ export class LineWriter {
         const bytes = this.#encoder.encode(batch.join("\n") + "\n");
         try {
           let off = 0;
-          while (off < bytes.length) off += await this.#sink.write(bytes.subarray(off));
+          if (this.#sync) {
+            while (off < bytes.length) off += this.#sink.writeSync!(bytes.subarray(off));
+          } else {
+            while (off < bytes.length) off += await this.#sink.write(bytes.subarray(off));
+          }
         } catch {
           this.#broken = true;
           this.#dropped += batch.length + this.#queue.length;
@@ -175,6 +187,8 @@ export interface ConsoleOptions {
   noColor?: boolean;
   /** Pending-text bound of the line writer (default 1 MiB). */
   bufferBytes?: number;
+  /** Write stdout synchronously: it is a file or a device that never waits (stdout_kind.ts). */
+  syncWrites?: boolean;
   /** The table's redraw period, ms (default 500). */
   tableIntervalMs?: number;
 }
@@ -192,7 +206,7 @@ export function createConsole(
   const stderr = options.stderr ?? ((line: string) => console.error(line));
   const colors = isTerminal && !(options.noColor ?? Deno.noColor);
   const consoleMode = config.log || config.traceExplicit || !isTerminal;
-  const writer = new LineWriter(stdout, options.bufferBytes);
+  const writer = new LineWriter(stdout, options.bufferBytes, options.syncWrites);
   const style: TraceStyle = { json: config.json, debug: config.debug, colors };
   const printRecord = consoleMode ? traceFilter(config) : undefined;
   const printTransitions = consoleMode && config.log && !config.quiet;
