@@ -6,11 +6,12 @@
  * seconds; proxies measured in the same window on the same core drift together, so their ratio
  * holds still (two copies of the same build agree within a few percent).
  *
- *   deno task bench:pair [--seconds 3] [--windows 6] [--path /small] [--post]
+ *   deno task bench:pair [--seconds 3] [--windows 6] [--path /small] [--post] [--traces]
  *                        [--sidekick NAME=path/to/main.ts ...] [--flags "--retries 0"]
  *
  * Rows: `bare` (bench/bare_proxy.ts, the floor and the reference of every ratio), `sidekick`
- * (this checkout, `--workers 1 --quiet`, the runtime flags the binary bakes) and one row per
+ * (this checkout, `--workers 1 --quiet`, the runtime flags the binary bakes; `--traces`: the
+ * default output instead, a trace line per request to stdout, here `/dev/null`) and one row per
  * `--sidekick NAME=PATH` — another checkout to compare with, e.g. a `git worktree` of main
  * before a change. Backends: four ports of one Deno server on the other CPUs (their CPU is not
  * counted), answering `/small` with 2 bytes, `/1m` with 1 MiB, and `/post` (what `--post` sends:
@@ -107,6 +108,7 @@ async function main(): Promise<number> {
       windows: { type: "string", default: "6" },
       path: { type: "string" },
       post: { type: "boolean", default: false },
+      traces: { type: "boolean", default: false },
       sidekick: { type: "string", multiple: true, default: [] },
       flags: { type: "string", default: "" },
     },
@@ -189,7 +191,7 @@ async function main(): Promise<number> {
         "/small",
         "--workers",
         "1",
-        "--quiet",
+        ...(values.traces ? [] : ["--quiet"]),
         ...values.flags.split(/\s+/).filter(Boolean),
         site,
       ]);
