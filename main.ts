@@ -12,7 +12,6 @@
 import denoJson from "./deno.json" with { type: "json" };
 import { parseCli } from "./lib/config/cli.ts";
 import { createConsole } from "./lib/output/console.ts";
-import { stdoutNeverWaits } from "./lib/output/stdout_kind.ts";
 import { ConfigError, createSidekick } from "./lib/control/sidekick.ts";
 
 /** The version printed by `--version`: deno.json's, which the release sets from the tag. */
@@ -33,9 +32,7 @@ export async function run(args: string[]): Promise<number> {
       return 2;
   }
   const config = outcome.config;
-  const output = createConsole(config, Deno.stdout.isTerminal(), {
-    syncWrites: stdoutNeverWaits(),
-  });
+  const output = createConsole(config, Deno.stdout.isTerminal());
   let sidekick;
   try {
     sidekick = createSidekick(config, {

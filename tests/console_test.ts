@@ -101,28 +101,6 @@ Deno.test("LineWriter: lines that come during a write wait for the next batch wi
   assert.deepEqual(writes, ["1\n", "2\n3\n"]);
 });
 
-Deno.test("LineWriter with sync: batches leave through writeSync, never the async write", async () => {
-  const dec = new TextDecoder();
-  const writes: string[] = [];
-  const w = new LineWriter(
-    {
-      write: () => Promise.reject(new Error("the async write must not be used")),
-      writeSync(p: Uint8Array) {
-        writes.push(dec.decode(p));
-        return p.length;
-      },
-    },
-    1 << 20,
-    true,
-  );
-  w.write("a");
-  w.write("b");
-  assert.deepEqual(writes, [], "still batched: nothing before the window");
-  await w.flush();
-  assert.deepEqual(writes, ["a\nb\n"]);
-  assert.equal(w.dropped, 0);
-});
-
 Deno.test("LineWriter.flush is bounded when the sink is stuck", async () => {
   const sink = memorySink();
   sink.hold();

@@ -54,8 +54,6 @@ export interface ConsoleOutput {
 export interface ByteSink {
   /** Writes some bytes, resolving to how many were written. */
   write(p: Uint8Array): Promise<number>;
-  /** Writes some bytes at once, returning how many were written (used when `sync` is asked). */
-  writeSync?(p: Uint8Array): number;
 }
 
 /** The default bound of a {@linkcode LineWriter}: 1 MiB of pending text. */
@@ -83,18 +81,14 @@ export class LineWriter {
   #dropped = 0;
   #broken = false;
   #pump: Promise<void> | undefined;
+  /** A batch is being written (#pump holds its promise when the sink is asynchronous). */
+  #running = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  readonly #sync: boolean;
 
-  /**
-   * A writer over `sink` holding at most `limitBytes` (UTF-16 units, roughly bytes) pending.
-   * `sync`: write each batch with `sink.writeSync`, for a sink that never makes a writer wait
-   * (a file, `/dev/null`: see stdout_kind.ts); batches still leave every 5 ms.
-   */
-  constructor(sink: ByteSink, limitBytes: number = DEFAULT_BUFFER_BYTES, sync = false) {
+  /** A writer over `sink` holding at most `limitBytes` (UTF-16 units, roughly bytes) pending. */
+  constructor(sink: ByteSink, limitBytes: number = DEFAULT_BUFFER_BYTES) {
     this.#sink = sink;
     this.#limit = limitBytes;
-    this.#sync = sync && sink.writeSync !== undefined;
   }
 
   /** Lines dropped so far. */
@@ -116,7 +110,7 @@ export class LineWriter {
     }
     this.#queue.push(line);
     this.#queued += size;
-    if (this.#pump) return true;
+    if (this.#running) return true;
     // Lines that arrive within a few ms leave in one write: a write per line would cost the
     // proxy a system call (and a thread hop) per request.
     if (this.#queued >= BATCH_BYTES) this.#startPump();
@@ -127,10 +121,14 @@ export class LineWriter {
   #startPump(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#pump ??= this.#run();
+    if (this.#running) return;
+    const pump = this.#run();
+    // A pump that had nothing to await has finished before #run returns: keep only a running one.
+    if (this.#running) this.#pump = pump;
   }
 
   async #run(): Promise<void> {
+    this.#running = true;
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue;
@@ -138,11 +136,7 @@ export class LineWriter {
         const bytes = this.#encoder.encode(batch.join("\n") + "\n");
         try {
           let off = 0;
-          if (this.#sync) {
-            while (off < bytes.length) off += this.#sink.writeSync!(bytes.subarray(off));
-          } else {
-            while (off < bytes.length) off += await this.#sink.write(bytes.subarray(off));
-          }
+          while (off < bytes.length) off += await this.#sink.write(bytes.subarray(off));
         } catch {
           this.#broken = true;
           this.#dropped += batch.length + this.#queue.length;
@@ -155,6 +149,7 @@ export class LineWriter {
         if (this.#queued < BATCH_BYTES) break;
       }
     } finally {
+      this.#running = false;
       this.#pump = undefined;
       if (this.#queue.length > 0 && !this.#broken) {
         this.#timer ??= setTimeout(() => this.#startPump(), BATCH_MS);
@@ -187,8 +182,6 @@ export interface ConsoleOptions {
   noColor?: boolean;
   /** Pending-text bound of the line writer (default 1 MiB). */
   bufferBytes?: number;
-  /** Write stdout synchronously: it is a file or a device that never waits (stdout_kind.ts). */
-  syncWrites?: boolean;
   /** The table's redraw period, ms (default 500). */
   tableIntervalMs?: number;
 }
@@ -206,7 +199,7 @@ export function createConsole(
   const stderr = options.stderr ?? ((line: string) => console.error(line));
   const colors = isTerminal && !(options.noColor ?? Deno.noColor);
   const consoleMode = config.log || config.traceExplicit || !isTerminal;
-  const writer = new LineWriter(stdout, options.bufferBytes, options.syncWrites);
+  const writer = new LineWriter(stdout, options.bufferBytes);
   const style: TraceStyle = { json: config.json, debug: config.debug, colors };
   const printRecord = consoleMode ? traceFilter(config) : undefined;
   const printTransitions = consoleMode && config.log && !config.quiet;
