@@ -227,3 +227,13 @@ Deno.test("roundDuration / formatDurationRounded: Go's Duration.Round to µs", (
   assert.equal(roundDuration(1.4065, 0), 1.4065);
   assert.equal(roundDuration(1.4065, -1), 1.4065);
 });
+
+Deno.test("formatDurationRounded: the sub-second fast path agrees with the general one", () => {
+  // The general path, forced by a unit that is the same µs spelled differently.
+  const general = (ms: number) => formatDurationRounded(ms, 0.0010000000000000002);
+  const samples = [0, 0.0004, 0.0005, 0.0015, 0.999, 0.9995, 1, 1.0005, 1.4064, 2, 12.5, 999.9994];
+  for (let i = 0; i < 20_000; i++) samples.push(Math.random() * (i % 2 ? 1000 : 2));
+  for (const ms of [...samples, 999.9995, 999.99999]) {
+    assert.equal(formatDurationRounded(ms), general(ms), `${ms} ms`);
+  }
+});

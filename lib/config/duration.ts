@@ -132,7 +132,26 @@ export function roundDuration(ms: number, unitMs: number): number {
  * defaults to one microsecond, as used by the trace lines and the table (`1.406ms`, `250µs`).
  */
 export function formatDurationRounded(ms: number, unitMs = 0.001): string {
+  if (unitMs === 0.001 && ms >= 0 && ms < 1000) return formatSubsecondMicros(ms);
   return formatNs(roundNs(msToNs(ms), msToNs(unitMs)));
+}
+
+/**
+ * The same as the general path for 0 ≤ `ms` < 1 s rounded to µs — every trace line's latency —
+ * in plain numbers: whole nanoseconds stay exact in a double there, and the general path's BigInt
+ * arithmetic was a measurable share of a trace line's cost.
+ */
+function formatSubsecondMicros(ms: number): string {
+  const whole = Math.trunc(ms);
+  const ns = whole * 1e6 + Math.round((ms - whole) * 1e6);
+  const r = ns % 1000;
+  const us = (r + r < 1000 ? ns - r : ns + 1000 - r) / 1000;
+  if (us === 0) return "0s";
+  if (us < 1000) return `${us}µs`;
+  if (us >= 1e6) return "1s";
+  const frac = us % 1000;
+  if (frac === 0) return `${(us - frac) / 1000}ms`;
+  return `${(us - frac) / 1000}.${String(frac).padStart(3, "0").replace(/0+$/, "")}ms`;
 }
 
 /** Milliseconds → whole nanoseconds (NaN → 0, saturating at the Go duration range). */
