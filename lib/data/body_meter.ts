@@ -327,8 +327,11 @@ export function relayResponse(
     return respond(source, init, options, { bytes: 0, completed: true });
   }
   const declared = declaredLength(upstream.headers);
-  if (declared === undefined || declared <= (options.wholeUpTo ?? 0) || options.verify) {
-    return relayRead(upstream, source, declared, init, options);
+  if (declared !== undefined && declared <= (options.wholeUpTo ?? 0)) {
+    return relayWhole(upstream, init, options);
+  }
+  if (declared === undefined || options.verify) {
+    return relayStreamed(source, declared, init, options);
   }
   // Passed through natively: the common case, without a promise of its own.
   const response = respond(source, init, options);
@@ -362,37 +365,41 @@ function respond(
   return response;
 }
 
-/** {@linkcode relayResponse} for a body sidekick reads: whole, peeked, or metered. */
-async function relayRead(
+/** The response for a body that failed while read: it breaks off right after its head. */
+function respondBroken(error: unknown, init: ResponseInit, options: RelayOptions): Response {
+  return respond(failedStream(error), init, options, {
+    bytes: 0,
+    completed: false,
+    broken: { how: "failed", reason: error },
+  });
+}
+
+/** {@linkcode relayResponse} for a declared body read whole, to leave with the head. */
+async function relayWhole(
   upstream: Response,
+  init: ResponseInit,
+  options: RelayOptions,
+): Promise<Response> {
+  const whole = await readWhole(upstream);
+  return whole.ok
+    ? respond(whole.bytes, init, options, { bytes: whole.bytes.byteLength, completed: true })
+    : respondBroken(whole.error, init, options);
+}
+
+/** {@linkcode relayResponse} for a body sidekick streams: peeked (unknown length), or metered. */
+async function relayStreamed(
   source: ReadableStream<Uint8Array>,
   declared: number | undefined,
   init: ResponseInit,
   options: RelayOptions,
 ): Promise<Response> {
-  if (declared !== undefined && declared <= (options.wholeUpTo ?? 0)) {
-    const whole = await readWhole(upstream);
-    return whole.ok
-      ? respond(whole.bytes, init, options, { bytes: whole.bytes.byteLength, completed: true })
-      : respond(failedStream(whole.error), init, options, {
-        bytes: 0,
-        completed: false,
-        broken: { how: "failed", reason: whole.error },
-      });
-  }
   // Unknown length (or verified): whole if it comes at once and is small, else metered.
   // A small first read: a chunked answer is mostly a few bytes.
   const reader = chunkReader(source, declared === undefined ? 4096 : CHUNK_BYTES);
   const peeked = declared === undefined
     ? await peek(reader, WHOLE_BODY_LIMIT, options.clock)
     : undefined;
-  if (peeked && "error" in peeked) {
-    return respond(failedStream(peeked.error), init, options, {
-      bytes: 0,
-      completed: false,
-      broken: { how: "failed", reason: peeked.error },
-    });
-  }
+  if (peeked && "error" in peeked) return respondBroken(peeked.error, init, options);
   if (peeked?.done) {
     return respond(concat(peeked.chunks, peeked.bytes), init, options, {
       bytes: peeked.bytes,

@@ -123,7 +123,9 @@ export class LineWriter {
     this.#timer = undefined;
     if (this.#running) return;
     const pump = this.#run();
-    // A pump that had nothing to await has finished before #run returns: keep only a running one.
+    // A pump that never awaited (a sink that threw at once) has finished before #run returns,
+    // its `finally` already run: keep only a pump still running, or flush() would wait out its
+    // whole deadline on a pump that is done.
     if (this.#running) this.#pump = pump;
   }
 

@@ -123,7 +123,7 @@ function countSizes(r: ExchangeRecord): ExchangeSizes {
   let tx = r.responseBodyBytes;
   const status = r.status;
   if (status > 0) {
-    tx += (status < 1000 ? 3 : String(status).length) + 2 + statusText(status).length; // "200 OK\n"
+    tx += String(status).length + 2 + statusText(status).length; // "200 OK\n"
     const res = r.responseHeaders;
     if (res) {
       let cookieSeen = false;
