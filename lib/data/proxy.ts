@@ -199,6 +199,7 @@ export async function forward(
   // body streams, and is retried only if it has none.
   let body: BodyInit | null = null;
   let replayable = true;
+  let uploadLength: number | undefined; // the Content-Length of an upload passed through
   if (!BODYLESS_METHODS.has(method) && req.body !== null) {
     const length = retry && retry.retries > 0 && IDEMPOTENT_METHODS.has(method)
       ? declaredLength(req.headers)
@@ -217,13 +218,11 @@ export async function forward(
         finish(true);
         return res;
       }
-    } else if (contentLength(requestHeaders) === undefined) {
-      // Chunked: counted as it passes (a fixed-length body below keeps the native pass-through).
-      upload = new MeteredBody(req.body);
-      body = upload.stream;
-      replayable = false;
     } else {
-      body = req.body;
+      uploadLength = contentLength(requestHeaders);
+      // Chunked: counted as it passes; a fixed-length body keeps the native pass-through.
+      if (uploadLength === undefined) upload = new MeteredBody(req.body);
+      body = upload ? upload.stream : req.body;
       replayable = false;
     }
   }
@@ -242,7 +241,7 @@ export async function forward(
   // or with one kept in memory (or small enough to be sent in a moment); an upload streamed
   // through, larger than that, has no bound on its wait (its sending time is unknown).
   const bounded = replayable || body === null ||
-    (contentLength(requestHeaders) ?? Infinity) <= (retry?.bufferBytes ?? SMALL_UPLOAD);
+    (uploadLength ?? Infinity) <= (retry?.bufferBytes ?? SMALL_UPLOAD);
   const plan: ExchangePlan = {
     send,
     responseTimeoutMs: gray && bounded ? gray.responseTimeoutMs : 0,
@@ -340,7 +339,7 @@ export async function forward(
   responseHeaders = downstreamHeaderList(upstream.headers);
   // A body held whole was sent in full; a streamed fixed-length one, once the backend answered.
   if (body !== null && upload === undefined) {
-    requestBytes = kept > 0 ? kept : contentLength(requestHeaders) ?? 0;
+    requestBytes = kept > 0 ? kept : uploadLength ?? 0;
   }
   // Who broke a body off: the client (gone), a stop, or else (its body failed) the backend.
   return relayResponse(upstream, {
