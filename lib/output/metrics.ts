@@ -180,6 +180,14 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
     }
   };
 
+  /** A gauge per backend of every site (an endpoint in two sites has two series). */
+  const perBackend = (name: string, help: string, value: (b: BackendSample) => number) => {
+    const f = family(name, "gauge", help);
+    for (const b of snapshot.backends) {
+      f.lines.push(sample(name, [["endpoint", b.endpoint], ["site", String(b.site)]], value(b)));
+    }
+  };
+
   perEndpoint(
     "sidekick_requests_total",
     "counter",
@@ -240,15 +248,11 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
     "Outlier ejections: consecutive failures took the backend out of picking for a while",
     (s) => s.ejections,
   );
-  {
-    const name = "sidekick_backend_ejected";
-    const f = family(name, "gauge", "Whether the backend is ejected (1) by outlier detection now");
-    for (const b of snapshot.backends) {
-      f.lines.push(
-        sample(name, [["endpoint", b.endpoint], ["site", String(b.site)]], +!!b.ejected),
-      );
-    }
-  }
+  perBackend(
+    "sidekick_backend_ejected",
+    "Whether the backend is ejected (1) by outlier detection now",
+    (b) => +!!b.ejected,
+  );
   perEndpointBy(
     "sidekick_hedges_total",
     "Requests hedged because the endpoint had not answered within --hedge-after, by the " +
@@ -274,13 +278,7 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
     "Failed attempts that could have been retried but were not: the retry budget was spent",
     (s) => s.retryBudgetExhausted,
   );
-  {
-    const name = "sidekick_backend_up";
-    const f = family(name, "gauge", "Whether the backend is UP (1) or DOWN (0)");
-    for (const b of snapshot.backends) {
-      f.lines.push(sample(name, [["endpoint", b.endpoint], ["site", String(b.site)]], +b.up));
-    }
-  }
+  perBackend("sidekick_backend_up", "Whether the backend is UP (1) or DOWN (0)", (b) => +b.up);
   perEndpoint(
     "sidekick_requests_in_flight",
     "gauge",
