@@ -64,23 +64,24 @@ export function upstreamHeaderList(incoming: Headers, info: ForwardInfo): [strin
   let forwardedHost = info.host;
   let realIp = ip;
   let xff = ip;
-  for (const [name, value] of incoming) {
+  // forEach, not for-of: Deno's Headers iterator rebuilds its sorted list at every step.
+  incoming.forEach((value, name) => {
     switch (name) {
       case "host":
       case "accept-encoding":
-        continue;
+        return;
       case "x-forwarded-host":
         forwardedHost = `${value}, ${info.host}`;
-        continue;
+        return;
       case "x-real-ip":
         realIp = `${value}, ${ip}`;
-        continue;
+        return;
       case "x-forwarded-for":
         xff = `${value}, ${ip}`;
-        continue;
+        return;
     }
     if (!isHop(name, named)) out.push([name, value]);
-  }
+  });
   out.push(
     ["host", info.host],
     ["x-forwarded-host", forwardedHost],
@@ -104,11 +105,11 @@ export function downstreamHeaderList(upstream: Headers): [string, string][] {
   const named = upstream.get("connection") === null ? undefined : connectionTokens(upstream);
   const out: [string, string][] = [];
   let server = false;
-  for (const [name, value] of upstream) {
-    if (name === "x-proxy" || isHop(name, named)) continue;
+  upstream.forEach((value, name) => {
+    if (name === "x-proxy" || isHop(name, named)) return;
     if (name === "server") server = true;
     out.push([name, value]);
-  }
+  });
   out.push(["x-proxy", "true"]);
   if (!server) out.push(["server", "SideKick"]);
   return out;
