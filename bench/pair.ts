@@ -7,7 +7,7 @@
  * holds still (two copies of the same build agree within a few percent).
  *
  *   deno task bench:pair [--seconds 3] [--windows 6] [--path /small] [--post] [--traces]
- *                        [--sidekick NAME=path/to/main.ts ...] [--flags "--retries 0"]
+ *                        [--s3-headers] [--sidekick NAME=path/to/main.ts ...] [--flags "--retries 0"]
  *
  * Rows: `bare` (bench/bare_proxy.ts, the floor and the reference of every ratio), `sidekick`
  * (this checkout, `--workers 1 --quiet`, the runtime flags the binary bakes; `--traces`: the
@@ -16,7 +16,8 @@
  * before a change. Backends: four ports of one Deno server on the other CPUs (their CPU is not
  * counted), answering `/small` with 2 bytes, `/1m` with 1 MiB, and `/post` (what `--post` sends:
  * 64 KiB, as `deno task bench` does) with a chunked `ok` once the body is read. Needs Linux, wrk
- * and taskset, and at least two CPUs.
+ * and taskset, and at least two CPUs. `--s3-headers` adds to every request the eight headers an
+ * S3 SDK sends (wrk alone sends only `Host`).
  *
  * Output: each window's CPU µs per request and ratio to `bare`, then the median ratio over the
  * windows with its [min–max]. Use it to decide whether a change to the hot path pays; the full
@@ -99,6 +100,26 @@ async function waitServing(url: string): Promise<void> {
   throw new Error(`${url} never answered`);
 }
 
+/**
+ * What an S3 SDK sends besides `Host` with each request (`--s3-headers`): eight headers, where
+ * wrk alone sends none, since the per-request cost of header handling grows with their count.
+ */
+const S3_HEADERS: readonly (readonly [string, string])[] = [
+  ["User-Agent", "aws-sdk-js/3.700.0 ua/2.1 os/linux#6.1 lang/js md/nodejs#22.11.0 api/s3#3.700.0"],
+  ["x-amz-user-agent", "aws-sdk-js/3.700.0"],
+  ["amz-sdk-invocation-id", "6c3e8b2a-4f1d-4e57-9a3b-2d8f0c1e7a95"],
+  ["amz-sdk-request", "attempt=1; max=3"],
+  ["x-amz-date", "20261203T120000Z"],
+  ["x-amz-content-sha256", "UNSIGNED-PAYLOAD"],
+  [
+    "Authorization",
+    "AWS4-HMAC-SHA256 Credential=minioadmin/20261203/us-east-1/s3/aws4_request, " +
+    "SignedHeaders=amz-sdk-invocation-id;amz-sdk-request;host;x-amz-content-sha256;x-amz-date, " +
+    "Signature=3f1b6e0c9d2a4b8e7f6a5c4d3e2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b",
+  ],
+  ["Accept", "*/*"],
+];
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<number> {
@@ -109,6 +130,7 @@ async function main(): Promise<number> {
       path: { type: "string" },
       post: { type: "boolean", default: false },
       traces: { type: "boolean", default: false },
+      "s3-headers": { type: "boolean", default: false },
       sidekick: { type: "string", multiple: true, default: [] },
       flags: { type: "string", default: "" },
     },
@@ -126,14 +148,18 @@ async function main(): Promise<number> {
   }
   const proxyCpu = String(cpus - 1);
   const path = values.path ?? (values.post ? "/post" : "/small");
-  let script: string | undefined;
+  let lua = "";
   if (values.post) {
-    script = await Deno.makeTempFile({ prefix: "pair-post-", suffix: ".lua" });
-    await Deno.writeTextFile(
-      script,
-      `wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\n` +
-        `wrk.headers["Content-Type"] = "application/octet-stream"\n`,
-    );
+    lua += `wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\n` +
+      `wrk.headers["Content-Type"] = "application/octet-stream"\n`;
+  }
+  if (values["s3-headers"]) {
+    for (const [name, value] of S3_HEADERS) lua += `wrk.headers["${name}"] = "${value}"\n`;
+  }
+  let script: string | undefined;
+  if (lua) {
+    script = await Deno.makeTempFile({ prefix: "pair-", suffix: ".lua" });
+    await Deno.writeTextFile(script, lua);
   }
   const loadCpus = cpus === 2 ? "0" : `0-${cpus - 2}`;
 
