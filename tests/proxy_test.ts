@@ -6,7 +6,14 @@
 import assert from "node:assert/strict";
 import { Backend } from "../lib/shared/backend.ts";
 import { CLIENT_GONE } from "../lib/upstream/fetch_errors.ts";
-import { forward, type ProxyContext, type RetryContext, type Target } from "../lib/data/proxy.ts";
+import {
+  forward,
+  type InFlight,
+  type ProxyContext,
+  type RetryContext,
+  type Target,
+} from "../lib/data/proxy.ts";
+import { LinkedList } from "../lib/shared/linked_list.ts";
 import { WHOLE_BODY_LIMIT } from "../lib/data/body_meter.ts";
 import type { ExchangeRecord } from "../lib/shared/exchange_record.ts";
 import { ReplayMemory, RetryBudget } from "../lib/data/retry.ts";
@@ -83,7 +90,7 @@ function upBackend(endpoint: string, site = 1): Backend {
 function context(transport: Transport, extra: Partial<ProxyContext> = {}) {
   const records: ExchangeRecord[] = [];
   const ejected: Backend[] = [];
-  const inflight = new Set<AbortController>();
+  const inflight = new LinkedList<InFlight>();
   const ctx: ProxyContext = {
     transport,
     publicIp: "192.0.2.7",
@@ -609,7 +616,7 @@ Deno.test("forward: the controller in ctx.inflight cuts the exchange (a forced s
   const { info } = clientInfo();
   const pending = forward(new Request("http://h/p"), info, a, target, ctx);
   await waitUntil(() => calls.length === 1);
-  for (const c of inflight) c.abort("sidekick is shutting down");
+  for (const f of inflight.entries()) f.controller.abort("sidekick is shutting down");
   const res = await pending;
   assert.equal(res.status, 502);
   assert.match(await res.text(), /sidekick is shutting down/);

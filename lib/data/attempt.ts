@@ -15,6 +15,7 @@
 import type { Backend } from "../shared/backend.ts";
 import { CLIENT_GONE, HEDGE_LOST, RESPONSE_TIMEOUT } from "../upstream/fetch_errors.ts";
 import type { HedgeNote } from "../shared/exchange_record.ts";
+import { type Link, LinkedList } from "../shared/linked_list.ts";
 
 export { HEDGE_LOST, RESPONSE_TIMEOUT };
 export type { HedgeNote };
@@ -219,7 +220,7 @@ export function exchange(plan: ExchangePlan, primary: Attempt): Promise<Outcome>
 }
 
 /** An attempt waiting for its response headers until `deadline` (`performance.now()` ms). */
-export interface Watched {
+export interface Watched extends Link<Watched> {
   /** When the attempt is abandoned (`Infinity`: never). */
   readonly deadline: number;
   /** When it started waiting. */
@@ -244,7 +245,8 @@ export interface Watched {
  * (once the response has started, the server cancels its body when the client goes).
  */
 export class Deadlines {
-  readonly #waiting = new Set<Watched>();
+  // A linked list, not a Set: see linked_list.ts for what a Set cost the GC.
+  readonly #waiting = new LinkedList<Watched>();
   readonly #tickMs: number;
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -258,10 +260,26 @@ export class Deadlines {
     return this.#waiting.size;
   }
 
-  /** Watches `controller` for `timeoutMs` from now; pass the result to {@linkcode Deadlines.done}. */
-  watch(controller: AbortController, timeoutMs: number, client?: ClientRequest): Watched {
-    const since = performance.now();
-    const w: Watched = { deadline: since + timeoutMs, since, client, controller, expired: false };
+  /**
+   * Watches `controller` for `timeoutMs` from `since` (`performance.now()` ms, default now); pass
+   * the result to {@linkcode Deadlines.done}.
+   */
+  watch(
+    controller: AbortController,
+    timeoutMs: number,
+    client?: ClientRequest,
+    since: number = performance.now(),
+  ): Watched {
+    const w: Watched = {
+      deadline: since + timeoutMs,
+      since,
+      client,
+      controller,
+      expired: false,
+      prev: undefined,
+      next: undefined,
+      linked: false,
+    };
     this.#waiting.add(w);
     if (this.#timer === undefined) {
       this.#timer = setInterval(() => this.#sweep(), this.#tickMs);
@@ -272,12 +290,14 @@ export class Deadlines {
   /** The attempt has its headers, or failed: no deadline any more. */
   done(w: Watched): void {
     this.#waiting.delete(w);
+    w.client = undefined;
   }
 
   #sweep(): void {
     const now = performance.now();
     const lateSince = now - this.#tickMs;
-    for (const w of this.#waiting) {
+    for (const w of this.#waiting.entries()) {
+      if (!w.linked) continue; // done while an earlier one was aborted
       if (w.deadline > now) {
         if (w.client !== undefined && w.since <= lateSince) {
           followClient(w.client, w.controller);

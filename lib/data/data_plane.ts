@@ -21,7 +21,8 @@ import type { KeyPair } from "../tls/key_pair.ts";
 import { serveTls, type TlsServer } from "../tls/https_listener.ts";
 import { httpClientTlsOptions } from "../tls/backend_tls.ts";
 import { createTransport } from "../upstream/transport.ts";
-import type { ProxyContext } from "./proxy.ts";
+import type { InFlight, ProxyContext } from "./proxy.ts";
+import { LinkedList } from "../shared/linked_list.ts";
 import { proxyWebSocket } from "./websocket.ts";
 import { ReplayMemory, RetryBudget } from "./retry.ts";
 import { BackendChoice } from "./choice.ts";
@@ -90,7 +91,7 @@ export function startDataPlane(
     allowHost: true,
     ...httpClientTlsOptions(settings.backendTls),
   });
-  const inflight = new Set<AbortController>();
+  const inflight = new LinkedList<InFlight>();
   let tlsServer: TlsServer | undefined; // set once listening over HTTPS
   const publicIp = settings.publicIp;
   const choice = new BackendChoice(hooks.pool, {
@@ -194,7 +195,7 @@ export function startDataPlane(
         // Past the deadline, cut the exchanges still in flight. (Aborting Deno.serve's own signal
         // once shutdown() has begun throws an uncaught BadResource inside Deno 2.9.6.)
         const timer = setTimeout(() => {
-          for (const c of inflight) c.abort(SHUTTING_DOWN);
+          for (const f of inflight.entries()) f.controller.abort(SHUTTING_DOWN);
         }, drainTimeoutMs);
         await server.shutdown();
         clearTimeout(timer);

@@ -20,6 +20,7 @@ import { IDEMPOTENT_METHODS, type ReplayMemory, type RetryBudget, retryReason } 
 import type { FailedAttempt } from "../shared/exchange_record.ts";
 import { HEAD_BODY_LIMIT, MeteredBody, type PeekClock, relayResponse } from "./body_meter.ts";
 import type { Transport } from "../upstream/transport.ts";
+import type { Link, LinkedList } from "../shared/linked_list.ts";
 import { BODYLESS_METHODS, declaredLength, plainText } from "../shared/http_facts.ts";
 
 /** What the proxy needs besides the request. */
@@ -32,8 +33,8 @@ export interface ProxyContext {
   onRecord?: RecordListener;
   /** Called when a transport failure marked a backend DOWN. */
   onEject?: (backend: Backend) => void;
-  /** Holds the controller of every exchange in flight, so a forced stop can abort them. */
-  inflight?: Set<AbortController>;
+  /** Holds every exchange in flight, so a forced stop can abort them. */
+  inflight?: LinkedList<InFlight>;
   /**
    * Every response body streams through sidekick, its bytes counted as they pass, so that one the
    * backend breaks off is seen (`--verify-bodies`). Without it, a body with a declared length
@@ -54,6 +55,12 @@ export interface ProxyContext {
   deadlines?: Deadlines;
   /** Ends the peeks at chunked answers of this data plane (absent: a timer per peek). */
   peekClock?: PeekClock;
+}
+
+/** An exchange in flight: the controller of its current attempt. */
+export interface InFlight extends Link<InFlight> {
+  /** Aborts the attempt running now (replaced when a retry or a hedge takes over). */
+  controller: AbortController;
 }
 
 /**
@@ -145,7 +152,8 @@ export async function forward(
   // waited for its backend a while (plan.client; see Deadlines in attempt.ts for why).
   let controller = new AbortController();
   const gone = () => controller.signal.reason === CLIENT_GONE;
-  ctx.inflight?.add(controller);
+  const flight: InFlight = { controller, prev: undefined, next: undefined, linked: false };
+  ctx.inflight?.add(flight);
   backend.begin();
   let status = 502;
   let ttfbMs = 0;
@@ -162,7 +170,7 @@ export async function forward(
   let responseBytes = 0;
   let aborted: AbortedBy | undefined;
   const finish = (completed: boolean) => {
-    ctx.inflight?.delete(controller);
+    ctx.inflight?.delete(flight);
     backend.end();
     if (kept > 0) retry!.memory.release(kept);
     ctx.onRecord?.({
@@ -274,11 +282,7 @@ export async function forward(
     hedge = outcome.hedge;
     const attempt = outcome.ok ? outcome.winner : outcome.failed;
     backend = attempt.backend;
-    if (attempt.controller !== controller) {
-      ctx.inflight?.delete(controller);
-      controller = attempt.controller;
-      ctx.inflight?.add(controller);
-    }
+    controller = flight.controller = attempt.controller;
     if (outcome.ok) {
       upstream = outcome.response;
       break;
@@ -311,9 +315,7 @@ export async function forward(
         next.begin();
         backend = next;
         if (controller.signal.aborted) {
-          ctx.inflight?.delete(controller);
-          controller = new AbortController();
-          ctx.inflight?.add(controller);
+          controller = flight.controller = new AbortController();
           plan.parent = controller.signal;
         }
         sent = performance.now();
