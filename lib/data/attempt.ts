@@ -88,9 +88,11 @@ interface Running {
 /**
  * Runs `primary` (already counted in flight by the caller) and, if the plan says so, one hedge.
  * Every attempt except the one returned has been ended (`backend.end()`) and, if still running,
- * aborted; the returned attempt stays counted for the caller to end.
+ * aborted; the returned attempt stays counted for the caller to end. `since`: when the caller
+ * started the attempt (`performance.now()` ms, default now), where its response deadline counts
+ * from when a {@linkcode Deadlines} sweeper keeps it.
  */
-export function exchange(plan: ExchangePlan, primary: Attempt): Promise<Outcome> {
+export function exchange(plan: ExchangePlan, primary: Attempt, since?: number): Promise<Outcome> {
   const timeoutMs = plan.responseTimeoutMs;
   let hedgeAt = plan.hedgeAfterMs > 0 && plan.pickHedge ? plan.hedgeAfterMs : 0;
   const client = plan.client;
@@ -107,6 +109,7 @@ export function exchange(plan: ExchangePlan, primary: Attempt): Promise<Outcome>
       primary.controller,
       timeoutMs > 0 ? timeoutMs : Infinity,
       client,
+      since,
     );
     return plan.send(primary.backend, primary.controller.signal).then(
       (response): Outcome => {

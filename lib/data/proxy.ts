@@ -243,7 +243,7 @@ export async function forward(
       body,
       redirect: "manual",
       signal: s,
-    });
+    }, b.origin);
   const gray = ctx.gray;
   // The response timeout starts once the request is sent: at once for a request without a body
   // or with one kept in memory (or small enough to be sent in a moment); an upload streamed
@@ -278,7 +278,7 @@ export async function forward(
   // took its time before the first one).
   let sent = kept > 0 ? performance.now() : t0;
   for (;;) {
-    const outcome = await exchange(plan, { backend, controller });
+    const outcome = await exchange(plan, { backend, controller }, sent);
     hedge = outcome.hedge;
     const attempt = outcome.ok ? outcome.winner : outcome.failed;
     backend = attempt.backend;

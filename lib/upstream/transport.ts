@@ -24,8 +24,11 @@ import { type BackendTls, httpClientTlsOptions } from "../tls/backend_tls.ts";
 
 /** Sends requests to backends. */
 export interface Transport {
-  /** One HTTP exchange; rejects on transport failure (see `fetch_errors.ts`). */
-  fetch(url: string, init: RequestInit): Promise<Response>;
+  /**
+   * One HTTP exchange; rejects on transport failure (see `fetch_errors.ts`). `origin`, when the
+   * caller knows it, is `url`'s origin (`http://host:port`), spared from being cut out of `url`.
+   */
+  fetch(url: string, init: RequestInit, origin?: string): Promise<Response>;
   /** Closes pooled connections. */
   close(): void;
 }
@@ -117,8 +120,12 @@ export function createTransport(options: TransportOptions = {}): BackendTranspor
   const plainOrigins = new Set<string>();
 
   /** Routes one request (see the module documentation); `redirects`: hops already followed. */
-  function dispatch(url: string, init: RequestInit, redirects: number): Promise<Response> {
-    const origin = url.slice(0, url.indexOf("/", url.indexOf("//") + 2) >>> 0);
+  function dispatch(
+    url: string,
+    init: RequestInit,
+    redirects: number,
+    origin = url.slice(0, url.indexOf("/", url.indexOf("//") + 2) >>> 0),
+  ): Promise<Response> {
     if (plainOrigins.has(origin)) return fetch(url, { ...init, client });
     const u = new URL(url);
     const named = !isIpHost(u.hostname);
@@ -136,7 +143,7 @@ export function createTransport(options: TransportOptions = {}): BackendTranspor
   }
 
   const transport: BackendTransport = {
-    fetch: (url, init) => dispatch(url, init, 0),
+    fetch: (url, init, origin) => dispatch(url, init, 0, origin),
     addServerNames(names) {
       for (const [host, name] of names) serverNames.set(host, name);
       if (names.size > 0) plainOrigins.clear(); // an origin may now need the Node path
