@@ -268,12 +268,23 @@ Deno.test("formatRecord picks the form from the style", () => {
 Deno.test("traceClient prefers client-supplied forwarding headers", () => {
   assert.equal(traceClient(health()), "");
   assert.equal(traceClient(request()), "10.0.0.7"); // only sidekick's own XFF entry
-  const xff = new Headers({ "x-forwarded-for": "203.0.113.9, 10.0.0.1, 10.0.0.7" });
-  assert.equal(traceClient(request({ requestHeaders: xff })), "203.0.113.9");
-  const xri = new Headers({ "x-forwarded-for": "10.0.0.7", "x-real-ip": "198.51.100.2, 10.0.0.7" });
-  assert.equal(traceClient(request({ requestHeaders: xri })), "198.51.100.2");
-  const fwd = new Headers({ forwarded: 'for="192.0.2.60";proto=http, for=198.51.100.17' });
-  assert.equal(traceClient(request({ requestHeaders: fwd })), "192.0.2.60");
+  const cases: [Record<string, string>, string][] = [
+    [{ "x-forwarded-for": "203.0.113.9, 10.0.0.1, 10.0.0.7" }, "203.0.113.9"],
+    [{ "x-forwarded-for": "10.0.0.7", "x-real-ip": "198.51.100.2, 10.0.0.7" }, "198.51.100.2"],
+    [{ forwarded: 'for="192.0.2.60";proto=http, for=198.51.100.17' }, "192.0.2.60"],
+  ];
+  // A Headers object, and the plain list the proxy records (read in one pass).
+  for (const [init, client] of cases) {
+    assert.equal(traceClient(request({ requestHeaders: new Headers(init) })), client);
+    assert.equal(traceClient(request({ requestHeaders: Object.entries(init) })), client);
+  }
+  // A list repeats a header where Headers joins it: the first entry is still the client's.
+  const repeated: [string, string][] = [
+    ["x-forwarded-for", "203.0.113.9"],
+    ["host", "h"],
+    ["x-forwarded-for", "10.0.0.7"],
+  ];
+  assert.equal(traceClient(request({ requestHeaders: repeated })), "203.0.113.9");
 });
 
 Deno.test("redaction of Authorization forms, the session token, and presigned query secrets", () => {

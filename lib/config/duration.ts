@@ -151,7 +151,13 @@ function formatSubsecondMicros(ms: number): string {
   if (us >= 1e6) return "1s";
   const frac = us % 1000;
   if (frac === 0) return `${(us - frac) / 1000}ms`;
-  return `${(us - frac) / 1000}.${String(frac).padStart(3, "0").replace(/0+$/, "")}ms`;
+  // The fraction's digits without trailing zeros (.5, .05, .12, .005), without a RegExp per line.
+  const digits = frac % 100 === 0
+    ? String(frac / 100)
+    : frac % 10 === 0
+    ? (frac < 100 ? "0" : "") + frac / 10
+    : (frac < 10 ? "00" : frac < 100 ? "0" : "") + frac;
+  return `${(us - frac) / 1000}.${digits}ms`;
 }
 
 /** Milliseconds → whole nanoseconds (NaN → 0, saturating at the Go duration range). */

@@ -134,6 +134,7 @@ export class LineWriter {
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue;
+        const batchSize = this.#queued; // everything queued is in this batch
         this.#queue = [];
         const bytes = this.#encoder.encode(batch.join("\n") + "\n");
         try {
@@ -144,7 +145,7 @@ export class LineWriter {
           this.#dropped += batch.length + this.#queue.length;
           this.#queue = [];
         }
-        this.#queued -= batch.reduce((n, l) => n + l.length + 1, 0);
+        this.#queued -= batchSize;
         if (this.#broken) this.#queued = 0;
         // What came in while this batch was written waits for the next window too, unless it
         // fills a batch: looping at once would write a line or two per write under steady load.
