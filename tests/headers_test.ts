@@ -38,6 +38,19 @@ Deno.test("hop-by-hop headers and those named in Connection are removed", () => 
   assert.deepEqual(kept(h), { up: ["x-keep"], down: ["x-keep"] });
 });
 
+Deno.test("connectionTokens: no list for no Connection header, keep-alive or close", () => {
+  assert.equal(connectionTokens(new Headers()), undefined);
+  for (const value of ["keep-alive", "close", "Keep-Alive", " close "]) {
+    assert.equal(connectionTokens(new Headers({ connection: value })), undefined, value);
+  }
+  assert.deepEqual(connectionTokens(new Headers({ connection: "keep-alive, X-Trace" })), [
+    "keep-alive",
+    "x-trace",
+  ]);
+  const h = new Headers({ connection: "Keep-Alive", "keep-alive": "timeout=5", "x-a": "1" });
+  assert.deepEqual(kept(h), { up: ["x-a"], down: ["x-a"] }, "keep-alive still dropped");
+});
+
 Deno.test("empty Connection values are tolerated", () => {
   const h = new Headers({ connection: " , ", "x-a": "1" });
   assert.deepEqual(kept(h), { up: ["x-a"], down: ["x-a"] });

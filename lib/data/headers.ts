@@ -23,11 +23,18 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "http2-settings",
 ]);
 
-/** Lower-cased header names listed in the `Connection` header(s), empty tokens ignored. */
-export function connectionTokens(headers: Headers): string[] {
+/**
+ * Lower-cased header names listed in the `Connection` header(s), empty tokens ignored; undefined
+ * when there is none, or only `keep-alive` or `close` (already hop-by-hop, and what almost every
+ * message carries: no list is built for them).
+ */
+export function connectionTokens(headers: Headers): string[] | undefined {
   const value = headers.get("connection");
-  if (!value) return [];
-  return value.split(",").map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0);
+  if (value === null) return undefined;
+  const usual = value.length <= 12 ? value.trim().toLowerCase() : "";
+  if (usual === "keep-alive" || usual === "close") return undefined;
+  const tokens = value.split(",").map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0);
+  return tokens.length > 0 ? tokens : undefined;
 }
 
 /** Whether an address is loopback (`127.0.0.0/8`, `::1`, `::ffff:127.x`, `localhost`). */
@@ -58,7 +65,7 @@ function isHop(name: string, named: readonly string[] | undefined): boolean {
  * byte-identical. One pass over the incoming headers.
  */
 export function upstreamHeaderList(incoming: Headers, info: ForwardInfo): [string, string][] {
-  const named = incoming.get("connection") === null ? undefined : connectionTokens(incoming);
+  const named = connectionTokens(incoming);
   const ip = isLoopback(info.remoteIp) ? info.publicIp : info.remoteIp;
   const out: [string, string][] = [];
   let forwardedHost = info.host;
@@ -102,7 +109,7 @@ export function upstreamRequestHeaders(incoming: Headers, info: ForwardInfo): He
  * `Server` (when the backend sent none). One pass over the upstream headers.
  */
 export function downstreamHeaderList(upstream: Headers): [string, string][] {
-  const named = upstream.get("connection") === null ? undefined : connectionTokens(upstream);
+  const named = connectionTokens(upstream);
   const out: [string, string][] = [];
   let server = false;
   upstream.forEach((value, name) => {

@@ -81,7 +81,10 @@ export function createRouter(
     if (method === "CONNECT") {
       return plainText(501, "sidekick is not a forward proxy: CONNECT is not supported");
     }
-    if (hostHeader !== null && hostHeader.toLowerCase() !== authority.toLowerCase()) {
+    if (
+      hostHeader !== null && hostHeader !== authority &&
+      hostHeader.toLowerCase() !== authority.toLowerCase()
+    ) {
       return plainText(400, "absolute-form request targets are not supported; send origin-form");
     }
     const target: Target = { path, rawQuery, host: hostHeader ?? authority };
