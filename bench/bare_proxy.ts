@@ -5,12 +5,14 @@
  * is sidekick's own work.
  *
  *   deno run -A --unstable-net bench/bare_proxy.ts --port 8080 [--hostname 127.0.0.1] \
- *     [--workers N] [--cert cert.pem --key key.pem] http://127.0.0.1:9001 http://127.0.0.1:9002
+ *     [--workers N] [--cert cert.pem --key key.pem] [--duties] http://127.0.0.1:9001 ...
  *
  * `--workers N` (N > 1) serves from N Web Workers that share the port through `reusePort`, so the
  * kernel spreads connections over N isolates (Linux; needs `--unstable-net`). With `--cert` and
  * `--key` it serves HTTPS, HTTP/1.1 and HTTP/2, with `TCP_NODELAY` set on the listener as sidekick
- * does (Linux, `--allow-ffi`). It prints `listening on <url>` once every isolate listens.
+ * does (Linux, `--allow-ffi`). `--duties` adds what sidekick must do per request beyond a bare
+ * proxy (see {@linkcode bareHandler}): the floor of its obligations rather than of the runtime. It
+ * prints `listening on <url>` once every isolate listens.
  * @module
  */
 
@@ -54,19 +56,75 @@ export interface BareProxyOptions {
   key?: string;
   /** Share the port with other isolates (Linux, `--unstable-net`). */
   reusePort: boolean;
+  /** Also do sidekick's per-request duties (see {@linkcode bareHandler}). */
+  duties?: boolean;
 }
 
-/** A request handler forwarding each request to the next backend in turn. */
-export function bareHandler(backends: string[]): (req: Request) => Promise<Response> {
+/** The headers of `headers` as a list without hop-by-hop ones, in one `forEach` pass. */
+function endToEndList(headers: Headers, skip: readonly string[] = []): [string, string][] {
+  const named = (headers.get("connection") ?? "").toLowerCase().split(",").map((t) => t.trim());
+  const out: [string, string][] = [];
+  headers.forEach((value, name) => {
+    if (!HOP_BY_HOP.includes(name) && !named.includes(name) && !skip.includes(name)) {
+      out.push([name, value]);
+    }
+  });
+  return out;
+}
+
+/**
+ * A request handler forwarding each request to the next backend in turn. With `duties`, it also
+ * does what sidekick must do per request and a bare proxy need not — the floor of sidekick's
+ * obligations rather than of the runtime, to tell them from the cost of sidekick's own code: the
+ * client's `Host` kept (an HTTP client that allows it), `X-Forwarded-Host`, `X-Real-IP`,
+ * `X-Forwarded-For` and `Accept-Encoding: identity` added, a fetch that can be cancelled (an
+ * `AbortController` signal), `X-Proxy` and `Server` on the answer, and the server's completion of
+ * the response awaited. Its headers go as plain lists built in one `forEach` pass (the cheapest
+ * way the runtime offers), so that it is a floor, not a straw man.
+ */
+export function bareHandler(
+  backends: string[],
+  duties = false,
+): (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response> {
   let next = 0;
-  return async (req) => {
+  const client = duties ? Deno.createHttpClient({ allowHost: true, http2: false }) : undefined;
+  const ignore = () => {};
+  return async (req, info) => {
     const url = new URL(req.url);
     const backend = backends[next];
     next = (next + 1) % backends.length;
-    const headers = endToEndHeaders(req.headers);
-    // fetch derives Host from the URL; a copied Host would name the proxy instead.
-    headers.delete("host");
     try {
+      if (duties) {
+        const ip = info.remoteAddr.hostname;
+        const headers = endToEndList(req.headers, ["host", "accept-encoding"]);
+        headers.push(
+          ["host", url.host],
+          ["x-forwarded-host", url.host],
+          ["x-real-ip", ip],
+          ["x-forwarded-for", ip],
+          ["accept-encoding", "identity"],
+        );
+        const res = await fetch(backend + url.pathname + url.search, {
+          method: req.method,
+          headers,
+          body: req.body,
+          redirect: "manual",
+          signal: new AbortController().signal,
+          client,
+        });
+        const out = endToEndList(res.headers);
+        out.push(["x-proxy", "true"]);
+        if (!res.headers.has("server")) out.push(["server", "SideKick"]);
+        info.completed.then(ignore, ignore);
+        return new Response(res.body, {
+          status: res.status,
+          statusText: res.statusText,
+          headers: out,
+        });
+      }
+      const headers = endToEndHeaders(req.headers);
+      // fetch derives Host from the URL; a copied Host would name the proxy instead.
+      headers.delete("host");
       const res = await fetch(backend + url.pathname + url.search, {
         method: req.method,
         headers,
@@ -97,7 +155,7 @@ export function serveBare(opts: BareProxyOptions): Promise<Deno.HttpServer> {
     ...tls,
     onListen: () => listening.resolve(),
     onError: () => new Response("proxy error\n", { status: 502 }),
-  }, bareHandler(opts.backends));
+  }, bareHandler(opts.backends, opts.duties));
   return listening.promise.then(() => {
     // The one fix sidekick also makes, so that the TLS floor is not the stalled runtime default:
     // TCP_NODELAY on the listener (accepted TLS connections inherit it; Deno.serve sets it only
@@ -133,11 +191,14 @@ if ((globalThis as { name?: string }).name === WORKER_NAME) {
       workers: { type: "string", default: "1" },
       cert: { type: "string" },
       key: { type: "string" },
+      duties: { type: "boolean", default: false },
     },
   });
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || positionals.length === 0) {
-    console.error("usage: bare_proxy.ts --port P [--workers N] [--cert F --key F] BACKEND...");
+    console.error(
+      "usage: bare_proxy.ts --port P [--workers N] [--cert F --key F] [--duties] BACKEND...",
+    );
     Deno.exit(2);
   }
   const opts: BareProxyOptions = {
@@ -147,6 +208,7 @@ if ((globalThis as { name?: string }).name === WORKER_NAME) {
     cert: values.cert ? await Deno.readTextFile(values.cert) : undefined,
     key: values.key ? await Deno.readTextFile(values.key) : undefined,
     reusePort: workers > 1,
+    duties: values.duties,
   };
   if (workers === 1) {
     await serveBare(opts);

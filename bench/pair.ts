@@ -7,7 +7,8 @@
  * holds still (two copies of the same build agree within a few percent).
  *
  *   deno task bench:pair [--seconds 3] [--windows 6] [--path /small] [--post] [--traces]
- *                        [--s3-headers] [--sidekick NAME=path/to/main.ts ...] [--flags "--retries 0"]
+ *                        [--s3-headers] [--duties] [--sidekick NAME=path/to/main.ts ...]
+ *                        [--flags "--retries 0"]
  *
  * Rows: `bare` (bench/bare_proxy.ts, the floor and the reference of every ratio), `sidekick`
  * (this checkout, `--workers 1 --quiet`, the runtime flags the binary bakes; `--traces`: the
@@ -16,7 +17,10 @@
  * before a change. Backends: four ports of one Deno server on the other CPUs (their CPU is not
  * counted), answering `/small` with 2 bytes, `/1m` with 1 MiB, and `/post` (what `--post` sends:
  * 64 KiB, as `deno task bench` does) with a chunked `ok` once the body is read. Needs Linux, wrk
- * and taskset, and at least two CPUs. `--s3-headers` adds to every request the eight headers an
+ * and taskset, and at least two CPUs. `--duties` adds a row `bare+duties`: the bare proxy doing
+ * what sidekick must do per request beyond it (forwarding headers, a cancellable fetch, the
+ * completion of the response; see bench/bare_proxy.ts), so that sidekick's ratio to it is the
+ * cost of sidekick's own code. `--s3-headers` adds to every request the eight headers an
  * S3 SDK sends (wrk alone sends only `Host`).
  *
  * Output: each window's CPU µs per request and ratio to `bare`, then the median ratio over the
@@ -131,6 +135,7 @@ async function main(): Promise<number> {
       post: { type: "boolean", default: false },
       traces: { type: "boolean", default: false },
       "s3-headers": { type: "boolean", default: false },
+      duties: { type: "boolean", default: false },
       sidekick: { type: "string", multiple: true, default: [] },
       flags: { type: "string", default: "" },
     },
@@ -199,6 +204,17 @@ async function main(): Promise<number> {
       "PORT",
       ...ports.map((p) => `http://127.0.0.1:${p}`),
     ]);
+    if (values.duties) {
+      start("bare+duties", [
+        "run",
+        "-A",
+        `${REPO}bench/bare_proxy.ts`,
+        "--duties",
+        "--port",
+        "PORT",
+        ...ports.map((p) => `http://127.0.0.1:${p}`),
+      ]);
+    }
     const sidekicks = [`sidekick=${REPO}main.ts`, ...values.sidekick];
     for (const spec of sidekicks) {
       const at = spec.indexOf("=");

@@ -24,9 +24,14 @@ const cpus: Tool = navigator.hardwareConcurrency >= 2
   : { command: "cpus", available: false, reason: "one CPU only" };
 
 Deno.test({
-  ...needing("bench:pair: a figure per proxy and a median, GET and POST", wrk, taskset, cpus),
+  ...needing(
+    "bench:pair: a figure per proxy and a median, GET, and POST with the duties row and S3 headers",
+    wrk,
+    taskset,
+    cpus,
+  ),
   async fn() {
-    for (const extra of [[], ["--post"]]) {
+    for (const extra of [[], ["--post", "--duties", "--s3-headers"]]) {
       const out = await new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", "bench/pair.ts", "--seconds", "1", "--windows", "1", ...extra],
         cwd: REPO,
@@ -37,14 +42,25 @@ Deno.test({
       const stdout = new TextDecoder().decode(out.stdout);
       const context = `${extra}: ${stdout}\n${new TextDecoder().decode(out.stderr)}`;
       assert.equal(out.code, 0, context);
+      const duties = extra.includes("--duties");
+      const row = duties ? " {2}bare\\+duties \\d+ \\(\\d+\\.\\d\\d\\)" : "";
       assert.match(
         stdout,
-        /^window 1 {2}bare \d+ \(1\.00\) {2}sidekick \d+ \(\d+\.\d\d\)$/m,
+        new RegExp(
+          `^window 1 {2}bare \\d+ \\(1\\.00\\)${row} {2}sidekick \\d+ \\(\\d+\\.\\d\\d\\)$`,
+          "m",
+        ),
         context,
       );
+      const median = duties
+        ? " {2}bare\\+duties \\d+\\.\\d\\d \\[\\d+\\.\\d\\d–\\d+\\.\\d\\d\\]"
+        : "";
       assert.match(
         stdout,
-        /^median ×bare {2}sidekick \d+\.\d\d \[\d+\.\d\d–\d+\.\d\d\]$/m,
+        new RegExp(
+          `^median ×bare${median} {2}sidekick \\d+\\.\\d\\d \\[\\d+\\.\\d\\d–\\d+\\.\\d\\d\\]$`,
+          "m",
+        ),
         context,
       );
     }
