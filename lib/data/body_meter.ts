@@ -326,7 +326,11 @@ export function relayResponse(
   if (source === null || options.method === "HEAD") {
     return respond(source, init, options, { bytes: 0, completed: true });
   }
-  const declared = declaredLength(upstream.headers);
+  // The list the proxy built from the upstream headers, when it is one: no Headers lookup.
+  const list = init.headers;
+  const declared = declaredLength(
+    Array.isArray(list) ? list as [string, string][] : upstream.headers,
+  );
   if (declared !== undefined && declared <= (options.wholeUpTo ?? 0)) {
     return relayWhole(upstream, init, options);
   }

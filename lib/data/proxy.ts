@@ -109,17 +109,6 @@ export interface Target {
   host: string;
 }
 
-/** The declared body length of a header list (undefined when absent or not a plain number). */
-function contentLength(headers: readonly (readonly [string, string])[]): number | undefined {
-  for (let i = 0; i < headers.length; i++) {
-    if (headers[i][0] !== "content-length") continue;
-    const value = headers[i][1];
-    const n = Number(value);
-    return value !== "" && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
-  }
-  return undefined;
-}
-
 /**
  * Proxies `req` to `backend` and returns the response to send to the client. Per request: one
  * pass over the request headers, one `fetch`, one pass over the response headers, one record.
@@ -227,7 +216,7 @@ export async function forward(
         return res;
       }
     } else {
-      uploadLength = contentLength(requestHeaders);
+      uploadLength = declaredLength(requestHeaders);
       // Chunked: counted as it passes; a fixed-length body keeps the native pass-through.
       if (uploadLength === undefined) upload = new MeteredBody(req.body);
       body = upload ? upload.stream : req.body;

@@ -99,9 +99,23 @@ export function statusText(status: number): string {
   return STATUS_TEXT.get(status) ?? "";
 }
 
-/** The declared length of a message body, or undefined when absent or not one plain number. */
-export function declaredLength(headers: Headers): number | undefined {
+/**
+ * The declared length of a message body, or undefined when absent or not one plain number. The
+ * headers are a `Headers` object or a list of `[lower-case name, value]` pairs (read without the
+ * lookup a `Headers` object costs).
+ */
+export function declaredLength(
+  headers: Headers | readonly (readonly [string, string])[],
+): number | undefined {
+  let value: string | undefined;
+  if (headers instanceof Headers) value = headers.get("content-length") ?? undefined;
+  else {
+    for (let i = 0; i < headers.length; i++) {
+      if (headers[i][0] !== "content-length") continue;
+      value = value === undefined ? headers[i][1] : `${value}, ${headers[i][1]}`;
+    }
+  }
   // A repeated header arrives joined with ", " and fails the pattern, as it should.
-  const value = headers.get("content-length")?.trim();
+  value = value?.trim();
   return value !== undefined && /^\d{1,15}$/.test(value) ? Number(value) : undefined;
 }
