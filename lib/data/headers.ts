@@ -71,7 +71,8 @@ export function upstreamHeaderList(incoming: Headers, info: ForwardInfo): [strin
   let forwardedHost = info.host;
   let realIp = ip;
   let xff = ip;
-  // forEach, not for-of: Deno's Headers iterator rebuilds its sorted list at every step.
+  // forEach, not for-of: Deno's Headers iterator looks the sorted list up again at every step
+  // (and rebuilds it, for headers built in JavaScript); forEach reads it once.
   incoming.forEach((value, name) => {
     switch (name) {
       case "host":
