@@ -34,16 +34,20 @@ Deno.test("hop-by-hop headers and those named in Connection are removed", () => 
     "proxy-authorization": "secret",
     "x-keep": "yes",
   });
-  assert.deepEqual(connectionTokens(h), ["close", "x-fake-connection-token", "x-other"]);
+  assert.deepEqual(connectionTokens(h.get("connection")), [
+    "close",
+    "x-fake-connection-token",
+    "x-other",
+  ]);
   assert.deepEqual(kept(h), { up: ["x-keep"], down: ["x-keep"] });
 });
 
 Deno.test("connectionTokens: no list for no Connection header, keep-alive or close", () => {
-  assert.equal(connectionTokens(new Headers()), undefined);
+  assert.equal(connectionTokens(null), undefined);
   for (const value of ["keep-alive", "close", "Keep-Alive", " close "]) {
-    assert.equal(connectionTokens(new Headers({ connection: value })), undefined, value);
+    assert.equal(connectionTokens(value), undefined, value);
   }
-  assert.deepEqual(connectionTokens(new Headers({ connection: "keep-alive, X-Trace" })), [
+  assert.deepEqual(connectionTokens("keep-alive, X-Trace"), [
     "keep-alive",
     "x-trace",
   ]);
@@ -120,4 +124,14 @@ Deno.test("pickPublicIp prefers a non-loopback IPv4, skips link-local", () => {
   assert.equal(pickPublicIp(ifs, "x"), "192.0.2.2");
   assert.equal(pickPublicIp(ifs.slice(0, 3), "x"), "fd00::2");
   assert.equal(pickPublicIp(ifs.slice(0, 1), "x"), "x");
+});
+
+Deno.test("downstreamHeaderList: a Server the Connection header names leaves, and SideKick's takes its place", () => {
+  const named = new Headers({ connection: "server", server: "nginx", "x-a": "1" });
+  assert.deepEqual(downstreamHeaderList(named), [["x-a", "1"], ["x-proxy", "true"], [
+    "server",
+    "SideKick",
+  ]]);
+  const kept = new Headers({ connection: "keep-alive", server: "nginx", "x-proxy": "spoofed" });
+  assert.deepEqual(downstreamHeaderList(kept), [["server", "nginx"], ["x-proxy", "true"]]);
 });

@@ -24,17 +24,25 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Lower-cased header names listed in the `Connection` header(s), empty tokens ignored; undefined
- * when there is none, or only `keep-alive` or `close` (already hop-by-hop, and what almost every
+ * Lower-cased header names listed in a `Connection` header value, empty tokens ignored; undefined
+ * when there are none, or only `keep-alive` or `close` (already hop-by-hop, and what almost every
  * message carries: no list is built for them).
  */
-export function connectionTokens(headers: Headers): string[] | undefined {
-  const value = headers.get("connection");
-  if (value === null) return undefined;
+export function connectionTokens(value: string | null | undefined): string[] | undefined {
+  if (value === null || value === undefined) return undefined;
   const usual = value.length <= 12 ? value.trim().toLowerCase() : "";
   if (usual === "keep-alive" || usual === "close") return undefined;
   const tokens = value.split(",").map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0);
   return tokens.length > 0 ? tokens : undefined;
+}
+
+/** `list` without the headers `Connection` named (`value`: its value as the list read it). */
+function withoutNamed(
+  list: [string, string][],
+  value: string | undefined,
+): [string, string][] {
+  const named = connectionTokens(value);
+  return named ? list.filter(([name]) => !named.includes(name)) : list;
 }
 
 /** Whether an address is loopback (`127.0.0.0/8`, `::1`, `::ffff:127.x`, `localhost`). */
@@ -53,11 +61,6 @@ export interface ForwardInfo {
   publicIp: string;
 }
 
-/** Whether `name` is hop-by-hop, or listed in `named` (the `Connection` tokens, if any). */
-function isHop(name: string, named: readonly string[] | undefined): boolean {
-  return HOP_BY_HOP.has(name) || (named !== undefined && named.includes(name));
-}
-
 /**
  * The headers sent to the backend, as a list: the client's headers minus hop-by-hop ones, with
  * the client's `Host` kept, `X-Forwarded-Host`, `X-Real-IP` and `X-Forwarded-For` (client
@@ -65,12 +68,12 @@ function isHop(name: string, named: readonly string[] | undefined): boolean {
  * byte-identical. One pass over the incoming headers.
  */
 export function upstreamHeaderList(incoming: Headers, info: ForwardInfo): [string, string][] {
-  const named = connectionTokens(incoming);
   const ip = isLoopback(info.remoteIp) ? info.publicIp : info.remoteIp;
   const out: [string, string][] = [];
   let forwardedHost = info.host;
   let realIp = ip;
   let xff = ip;
+  let connection: string | undefined; // the headers it names leave after the pass
   // forEach, not for-of: Deno's Headers iterator looks the sorted list up again at every step
   // (and rebuilds it, for headers built in JavaScript); forEach reads it once.
   incoming.forEach((value, name) => {
@@ -87,17 +90,21 @@ export function upstreamHeaderList(incoming: Headers, info: ForwardInfo): [strin
       case "x-forwarded-for":
         xff = `${value}, ${ip}`;
         return;
+      case "connection":
+        connection = value;
+        return;
     }
-    if (!isHop(name, named)) out.push([name, value]);
+    if (!HOP_BY_HOP.has(name)) out.push([name, value]);
   });
-  out.push(
+  const kept = withoutNamed(out, connection);
+  kept.push(
     ["host", info.host],
     ["x-forwarded-host", forwardedHost],
     ["x-real-ip", realIp],
     ["x-forwarded-for", xff],
     ["accept-encoding", "identity"],
   );
-  return out;
+  return kept;
 }
 
 /** {@linkcode upstreamHeaderList} as a `Headers` object (the WebSocket handshake edits it). */
@@ -110,17 +117,16 @@ export function upstreamRequestHeaders(incoming: Headers, info: ForwardInfo): He
  * `Server` (when the backend sent none). One pass over the upstream headers.
  */
 export function downstreamHeaderList(upstream: Headers): [string, string][] {
-  const named = connectionTokens(upstream);
   const out: [string, string][] = [];
-  let server = false;
+  let connection: string | undefined; // the headers it names leave after the pass
   upstream.forEach((value, name) => {
-    if (name === "x-proxy" || isHop(name, named)) return;
-    if (name === "server") server = true;
-    out.push([name, value]);
+    if (name === "connection") connection = value;
+    else if (name !== "x-proxy" && !HOP_BY_HOP.has(name)) out.push([name, value]);
   });
-  out.push(["x-proxy", "true"]);
-  if (!server) out.push(["server", "SideKick"]);
-  return out;
+  const kept = withoutNamed(out, connection);
+  kept.push(["x-proxy", "true"]);
+  if (!kept.some(([name]) => name === "server")) kept.push(["server", "SideKick"]);
+  return kept;
 }
 
 /** This machine's first non-loopback address (IPv4 preferred), or `fallback` when none. */

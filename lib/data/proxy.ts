@@ -185,6 +185,8 @@ export async function forward(
       retryDenied,
       clientFault,
       hedge,
+      // Present from the start, so that memoising the sizes later keeps the record's shape.
+      sizes: undefined,
     });
   };
 
