@@ -239,8 +239,9 @@ export async function peek(
   }
 }
 
-/** The chunks as one byte array. */
+/** The chunks as one byte array (the chunk itself when there is one). */
 function concat(chunks: readonly Uint8Array[], bytes: number): Uint8Array<ArrayBuffer> {
+  if (chunks.length === 1) return chunks[0] as Uint8Array<ArrayBuffer>;
   const out = new Uint8Array(bytes);
   let at = 0;
   for (const c of chunks) {

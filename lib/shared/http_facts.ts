@@ -117,5 +117,8 @@ export function declaredLength(
   }
   // A repeated header arrives joined with ", " and fails the pattern, as it should.
   value = value?.trim();
-  return value !== undefined && /^\d{1,15}$/.test(value) ? Number(value) : undefined;
+  return value !== undefined && PLAIN_LENGTH.test(value) ? Number(value) : undefined;
 }
+
+/** One to fifteen decimal digits: a body length that stays exact as a number. */
+const PLAIN_LENGTH = /^\d{1,15}$/;
