@@ -192,6 +192,13 @@ Deno.test("relayResponse: a body of unknown length that comes at once and is sma
   });
   assert.deepEqual(seen, [{ bytes: 5, completed: true }], "reported before the response starts");
   assert.equal(await drain(res.body), 5);
+  const one = await relayResponse(new Response("ok"), {}, {
+    method: "GET",
+    info: NEVER,
+    onEnd: (o) => seen.push(o),
+  });
+  assert.equal(await one.text(), "ok", "one chunk: sent as it came");
+  assert.deepEqual(seen[1], { bytes: 2, completed: true });
 
   const boom = new Error("reset");
   const failed: BodyOutcome[] = [];
