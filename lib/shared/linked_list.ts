@@ -4,9 +4,9 @@
  *
  * Why not a `Set`: a long-lived `Set` that each request joins and leaves keeps what its entries
  * reach alive through V8's young-generation collections longer than the request does. With the
- * waiting attempts (each reaching its client's request) in a `Set`, the scavenger promoted about
- * 2 KB per request to the old generation; with this list, 1 KB, as without the set at all, and the
- * GC time per request fell by 40 %.
+ * waiting attempts (each reaching its client's request) and the exchanges in flight in `Set`s,
+ * the scavenger promoted about 2 KB per request to the old generation; with these lists, 0.7 KB
+ * (what a proxy without either promotes), and the GC time per request halved.
  * @module
  */
 
