@@ -24,8 +24,9 @@
  * S3 SDK sends (wrk alone sends only `Host`).
  *
  * Output: each window's CPU µs per request and ratio to `bare`, then the median ratio over the
- * windows with its [min–max]. Use it to decide whether a change to the hot path pays; the full
- * table (throughput, memory, other proxies) is `deno task bench`.
+ * windows with its [min–max] (with `--duties`, also each sidekick row's ratio to `bare+duties`).
+ * Use it to decide whether a change to the hot path pays; the full table (throughput, memory,
+ * other proxies) is `deno task bench`.
  * @module
  */
 
@@ -251,6 +252,9 @@ async function main(): Promise<number> {
         `request (×bare in the same window)`,
     );
     const ratios = rows.map(() => [] as number[]);
+    // With --duties, each row's ratio to the duties floor too: the cost of its own code.
+    const floor = rows.findIndex((r) => r.name === "bare+duties");
+    const overFloor = rows.map(() => [] as number[]);
     for (let w = 1; w <= windows; w++) {
       const before = rows.map((r) => cpuTicks(r.child.pid));
       const done = await Promise.all(
@@ -259,20 +263,25 @@ async function main(): Promise<number> {
       // Ticks are 10 ms: µs per request = ticks × 10,000 / requests.
       const us = rows.map((r, i) => (cpuTicks(r.child.pid) - before[i]) * 10_000 / done[i]);
       us.forEach((u, i) => ratios[i].push(u / us[0]));
+      if (floor >= 0) us.forEach((u, i) => overFloor[i].push(u / us[floor]));
       console.log(
         `window ${w}  ` +
           rows.map((r, i) => `${r.name} ${us[i].toFixed(0)} (${(us[i] / us[0]).toFixed(2)})`)
             .join("  "),
       );
     }
+    const summary = (xs: number[]) =>
+      `${median(xs).toFixed(2)} [${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}]`;
     console.log(
-      "median ×bare  " + rows.slice(1).map((r, i) => {
-        const xs = ratios[i + 1];
-        return `${r.name} ${median(xs).toFixed(2)} [${Math.min(...xs).toFixed(2)}–${
-          Math.max(...xs).toFixed(2)
-        }]`;
-      }).join("  "),
+      "median ×bare  " + rows.slice(1).map((r, i) => `${r.name} ${summary(ratios[i + 1])}`)
+        .join("  "),
     );
+    if (floor >= 0) {
+      console.log(
+        "median ×bare+duties  " + rows.map((r, i) => ({ r, i })).filter(({ i }) => i > floor)
+          .map(({ r, i }) => `${r.name} ${summary(overFloor[i])}`).join("  "),
+      );
+    }
     return 0;
   } finally {
     for (const r of rows) {

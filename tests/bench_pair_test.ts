@@ -63,6 +63,13 @@ Deno.test({
         ),
         context,
       );
+      if (duties) {
+        assert.match(
+          stdout,
+          /^median ×bare\+duties {2}sidekick \d+\.\d\d \[\d+\.\d\d–\d+\.\d\d\]$/m,
+          context,
+        );
+      }
     }
   },
 });
