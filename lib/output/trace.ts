@@ -33,7 +33,7 @@ import {
 } from "./text_format.ts";
 import { statusText } from "../shared/http_facts.ts";
 import type { ExchangeRecord } from "../shared/exchange_record.ts";
-import { headerValue, headerValues } from "../shared/exchange_record.ts";
+import { headerValue } from "../shared/exchange_record.ts";
 import { exchangeSizes } from "../shared/stats.ts";
 
 /** How lines are written. */
@@ -129,9 +129,6 @@ export function recordTime(r: ExchangeRecord): number {
   return r.kind === "health" ? r.start : r.start + r.latencyMs;
 }
 
-/** The request headers that may name the client, in the order {@linkcode traceClient} asks. */
-const CLIENT_HEADERS = ["x-forwarded-for", "x-real-ip", "forwarded"];
-
 /**
  * The client shown in traces: the first address of a client-supplied `X-Forwarded-For`, else of a
  * client-supplied `X-Real-IP`, else the first `for=` of `Forwarded`, else the socket's address;
@@ -142,11 +139,12 @@ export function traceClient(r: ExchangeRecord): string {
   if (r.kind === "health") return "";
   const h = r.requestHeaders;
   if (h) {
-    const [xff, realIp, fwd] = headerValues(h, CLIENT_HEADERS);
-    for (const v of [xff, realIp]) {
+    for (const name of ["x-forwarded-for", "x-real-ip"]) {
+      const v = headerValue(h, name);
       const comma = v ? v.indexOf(",") : -1;
       if (v && comma >= 0) return v.slice(0, comma).trim();
     }
+    const fwd = headerValue(h, "forwarded");
     if (fwd) {
       const m = /(?:^|[;,\s])for=("?)([^";,]+)\1/i.exec(fwd);
       if (m) return m[2].trim();

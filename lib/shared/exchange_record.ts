@@ -16,17 +16,6 @@ export function headerValue(headers: HeaderList, name: string): string | null {
   return value;
 }
 
-/** {@linkcode headerValue} of each of `names` (lower case), in one pass over a plain list. */
-export function headerValues(headers: HeaderList, names: readonly string[]): (string | null)[] {
-  if (headers instanceof Headers) return names.map((n) => headers.get(n));
-  const values: (string | null)[] = names.map(() => null);
-  for (const [k, v] of headers) {
-    const i = names.indexOf(k);
-    if (i >= 0) values[i] = values[i] === null ? v : `${values[i]}, ${v}`;
-  }
-  return values;
-}
-
 /**
  * Why an attempt was retried: nothing was sent, the connection closed before a response, or no
  * response headers came within `--response-timeout`.

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { type HeaderList, headerValue } from "./exchange_record.ts";
+
 /** Statuses whose responses never carry a body (RFC 9110 §6.4.1). */
 export const NULL_BODY_STATUS: ReadonlySet<number> = new Set([101, 103, 204, 205, 304]);
 
@@ -101,22 +103,12 @@ export function statusText(status: number): string {
 
 /**
  * The declared length of a message body, or undefined when absent or not one plain number. The
- * headers are a `Headers` object or a list of `[lower-case name, value]` pairs (read without the
- * lookup a `Headers` object costs).
+ * headers are a `Headers` object or a list of `[lower-case name, value]` pairs (the proxy's lists
+ * are read without the lookup a `Headers` object costs).
  */
-export function declaredLength(
-  headers: Headers | readonly (readonly [string, string])[],
-): number | undefined {
-  let value: string | undefined;
-  if (headers instanceof Headers) value = headers.get("content-length") ?? undefined;
-  else {
-    for (let i = 0; i < headers.length; i++) {
-      if (headers[i][0] !== "content-length") continue;
-      value = value === undefined ? headers[i][1] : `${value}, ${headers[i][1]}`;
-    }
-  }
+export function declaredLength(headers: HeaderList): number | undefined {
   // A repeated header arrives joined with ", " and fails the pattern, as it should.
-  value = value?.trim();
+  const value = headerValue(headers, "content-length")?.trim();
   return value !== undefined && PLAIN_LENGTH.test(value) ? Number(value) : undefined;
 }
 
