@@ -189,6 +189,13 @@ export async function forward(
       sizes: undefined,
     });
   };
+  /** Ends the exchange with an answer of sidekick's own (a 400, 502 or 504) instead of one relayed. */
+  const answer = (res: Response, completed: boolean): Response => {
+    status = res.status;
+    responseHeaders = [...res.headers];
+    finish(completed);
+    return res;
+  };
 
   // The body: kept whole when a retry may need to send it again and it is small enough, else
   // passed through unwrapped so that a fixed-length upload keeps its Content-Length. Only the
@@ -211,11 +218,7 @@ export async function forward(
         // The client sent less than its Content-Length (or left): its fault, no backend's.
         clientFault = true;
         error = "request body shorter than its Content-Length";
-        status = 400;
-        const res = plainText(400, error);
-        responseHeaders = [...res.headers];
-        finish(true);
-        return res;
+        return answer(plainText(400, error), true);
       }
     } else {
       uploadLength = declaredLength(requestHeaders);
@@ -288,11 +291,7 @@ export async function forward(
     // A client that went away, or a streamed body that ended early: never the backend's fault.
     if (failure.kind === "client") clientFault = true;
     if (failure.kind === "client" && !gone()) {
-      status = 400;
-      const res = plainText(400, "request body shorter than its Content-Length");
-      responseHeaders = [...res.headers];
-      finish(true);
-      return res;
+      return answer(plainText(400, "request body shorter than its Content-Length"), true);
     }
     const reason = retry && replayable && !gone() && (retried?.length ?? 0) < retry.retries
       ? retryReason(failure, method)
@@ -314,14 +313,10 @@ export async function forward(
       }
       retryDenied = true;
     }
-    const timedOut = e === RESPONSE_TIMEOUT;
-    status = timedOut ? 504 : 502;
-    const res = timedOut
+    const res = e === RESPONSE_TIMEOUT
       ? gatewayTimeout(failure.message, target.path)
       : badGateway(failure.message, target.path);
-    responseHeaders = [...res.headers];
-    finish(!gone());
-    return res;
+    return answer(res, !gone());
   }
   const answeredAt = performance.now();
   ttfbMs = answeredAt - t0;
