@@ -119,13 +119,20 @@ export function upstreamRequestHeaders(incoming: Headers, info: ForwardInfo): He
 export function downstreamHeaderList(upstream: Headers): [string, string][] {
   const out: [string, string][] = [];
   let connection: string | undefined; // the headers it names leave after the pass
+  let server = false;
   upstream.forEach((value, name) => {
     if (name === "connection") connection = value;
-    else if (name !== "x-proxy" && !HOP_BY_HOP.has(name)) out.push([name, value]);
+    else if (name !== "x-proxy" && !HOP_BY_HOP.has(name)) {
+      if (name === "server") server = true;
+      out.push([name, value]);
+    }
   });
   const kept = withoutNamed(out, connection);
   kept.push(["x-proxy", "true"]);
-  if (!kept.some(([name]) => name === "server")) kept.push(["server", "SideKick"]);
+  // A `Server` that `Connection` named has left the list: sidekick names itself then.
+  if (!server || (kept !== out && !kept.some(([name]) => name === "server"))) {
+    kept.push(["server", "SideKick"]);
+  }
   return kept;
 }
 

@@ -12,6 +12,16 @@ export type HeaderList = Iterable<readonly [string, string]>;
 export function headerValue(headers: HeaderList, name: string): string | null {
   if (headers instanceof Headers) return headers.get(name);
   let value: string | null = null;
+  // The proxy's lists are arrays: read by index, without an iterator and a destructured pair
+  // per header (what V8 allocates for `for…of` over this union type).
+  if (Array.isArray(headers)) {
+    const list = headers as readonly (readonly [string, string])[];
+    for (let i = 0; i < list.length; i++) {
+      const h = list[i];
+      if (h[0] === name) value = value === null ? h[1] : `${value}, ${h[1]}`;
+    }
+    return value;
+  }
   for (const [k, v] of headers) if (k === name) value = value === null ? v : `${value}, ${v}`;
   return value;
 }

@@ -110,7 +110,9 @@ function countSizes(r: ExchangeRecord): ExchangeSizes {
   const req = r.requestHeaders;
   if (req) {
     let declared = false;
-    for (const h of asList(req)) {
+    const list = asList(req);
+    for (let i = 0; i < list.length; i++) {
+      const h = list[i];
       rx += h[0].length + h[1].length;
       if (h[0] === "content-length") declared = true;
     }
@@ -127,7 +129,9 @@ function countSizes(r: ExchangeRecord): ExchangeSizes {
     const res = r.responseHeaders;
     if (res) {
       let cookieSeen = false;
-      for (const h of asList(res)) {
+      const list = asList(res);
+      for (let i = 0; i < list.length; i++) {
+        const h = list[i];
         if (h[0] === "set-cookie") {
           if (cookieSeen) continue; // Go counts the first value of each header only
           cookieSeen = true;

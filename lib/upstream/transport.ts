@@ -27,6 +27,8 @@ export interface Transport {
   /**
    * One HTTP exchange; rejects on transport failure (see `fetch_errors.ts`). `origin`, when the
    * caller knows it, is `url`'s origin (`http://host:port`), spared from being cut out of `url`.
+   * `init` is this exchange's own: the transport may add to it (its HTTP client) instead of
+   * copying it.
    */
   fetch(url: string, init: RequestInit, origin?: string): Promise<Response>;
   /** Closes pooled connections. */
@@ -126,7 +128,11 @@ export function createTransport(options: TransportOptions = {}): BackendTranspor
     redirects: number,
     origin = url.slice(0, url.indexOf("/", url.indexOf("//") + 2) >>> 0),
   ): Promise<Response> {
-    if (plainOrigins.has(origin)) return fetch(url, { ...init, client });
+    if (plainOrigins.has(origin)) {
+      // The caller's one-use init takes the client: no copy of it per request.
+      (init as RequestInit & { client?: Deno.HttpClient }).client = client;
+      return fetch(url, init);
+    }
     const u = new URL(url);
     const named = !isIpHost(u.hostname);
     const pin = dns !== undefined && named && !envProxyApplies(u, env);
@@ -139,7 +145,8 @@ export function createTransport(options: TransportOptions = {}): BackendTranspor
       return pinnedFetch(u, url, init, redirects);
     }
     if (u.origin === origin) plainOrigins.add(origin);
-    return fetch(url, { ...init, client });
+    (init as RequestInit & { client?: Deno.HttpClient }).client = client;
+    return fetch(url, init);
   }
 
   const transport: BackendTransport = {
