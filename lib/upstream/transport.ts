@@ -128,11 +128,7 @@ export function createTransport(options: TransportOptions = {}): BackendTranspor
     redirects: number,
     origin = url.slice(0, url.indexOf("/", url.indexOf("//") + 2) >>> 0),
   ): Promise<Response> {
-    if (plainOrigins.has(origin)) {
-      // The caller's one-use init takes the client: no copy of it per request.
-      (init as RequestInit & { client?: Deno.HttpClient }).client = client;
-      return fetch(url, init);
-    }
+    if (plainOrigins.has(origin)) return fetch(url, withClient(init));
     const u = new URL(url);
     const named = !isIpHost(u.hostname);
     const pin = dns !== undefined && named && !envProxyApplies(u, env);
@@ -145,8 +141,13 @@ export function createTransport(options: TransportOptions = {}): BackendTranspor
       return pinnedFetch(u, url, init, redirects);
     }
     if (u.origin === origin) plainOrigins.add(origin);
+    return fetch(url, withClient(init));
+  }
+
+  /** `init` with the HTTP client, set on the caller's one-use object: no copy per request. */
+  function withClient(init: RequestInit): RequestInit {
     (init as RequestInit & { client?: Deno.HttpClient }).client = client;
-    return fetch(url, init);
+    return init;
   }
 
   const transport: BackendTransport = {
