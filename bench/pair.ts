@@ -52,6 +52,11 @@ function serveBackends(ports: number[]): void {
       const path = new URL(req.url).pathname;
       if (path === "/small") return new Response("ok");
       if (path === "/1m") return new Response(mib);
+      if (path === "/put") {
+        await req.bytes();
+        // What MinIO answers an upload with: 200 and an empty body of declared length 0.
+        return new Response(null);
+      }
       if (path === "/post") {
         await req.bytes();
         // A stream body: sent chunked, as nginx's echo module answers in `deno task bench`.

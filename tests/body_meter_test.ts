@@ -88,6 +88,27 @@ Deno.test("relayResponse: HEAD, 204 and 304 count no body, at once", async () =>
   }
 });
 
+Deno.test("relayResponse: a declared empty body is reported at once, passed as none, its source cancelled", async () => {
+  let cancelled = false;
+  const empty = new ReadableStream<Uint8Array>({
+    pull() {},
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const seen: BodyOutcome[] = [];
+  const upstream = new Response(empty, { headers: { "content-length": "0" } });
+  const res = await relayResponse(upstream, { status: 200, headers: [["content-length", "0"]] }, {
+    method: "PUT",
+    info: NEVER,
+    onEnd: (o) => seen.push(o),
+  });
+  assert.deepEqual(seen, [{ bytes: 0, completed: true }]);
+  assert.equal(res.body, null);
+  assert.equal(res.headers.get("content-length"), "0");
+  assert.ok(cancelled, "the upstream body was cancelled");
+});
+
 Deno.test("relayResponse: up to wholeUpTo a declared body is read whole; one cut short breaks after the head", async () => {
   const seen: BodyOutcome[] = [];
   const onEnd = (o: BodyOutcome) => seen.push(o);

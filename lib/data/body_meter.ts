@@ -302,7 +302,8 @@ export interface RelayOptions {
 /**
  * The response to hand to the server for `upstream`, with `init` (status, headers), and one
  * report of how its body ended:
- * - no body (`HEAD`, 204, 304, the other bodyless statuses): 0 bytes, at once;
+ * - no body (`HEAD`, 204, 304, the other bodyless statuses) or a declared length of 0: 0 bytes,
+ *   at once;
  * - a declared length up to `wholeUpTo`: read whole, exact, at once; a body that fails while read
  *   is reported broken, and the response breaks off right after its head;
  * - a declared length, unless `verify`: passed through natively (the runtime moves the bytes, no
@@ -332,6 +333,12 @@ export function relayResponse(
   const declared = declaredLength(
     Array.isArray(list) ? list as [string, string][] : upstream.headers,
   );
+  if (declared === 0) {
+    // Declared empty (what MinIO answers an upload with): nothing to read or to pass, and the
+    // server writes the head alone. Cancelling the finished body keeps its connection pooled.
+    source.cancel().catch(() => {});
+    return respond(null, init, options, { bytes: 0, completed: true });
+  }
   if (declared !== undefined && declared <= (options.wholeUpTo ?? 0)) {
     return relayWhole(upstream, init, options);
   }

@@ -147,6 +147,34 @@ Deno.test("HEAD of a 20 MiB object and 204/304 answers count no body bytes", asy
   }
 });
 
+Deno.test("an upload answered with a declared empty body: Content-Length 0, pooled connections, rx counted", async () => {
+  const b = await startBackend("b1");
+  const sk = await startSidekick(["--json", "--trace", "application", ...FAST, b.url]);
+  try {
+    await sk.waitHealthy();
+    const body = new Uint8Array(64 * KiB);
+    for (let i = 0; i < 20; i++) {
+      const res = await fetch(`${sk.url}/big?size=0&i=${i}`, { method: "PUT", body });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("content-length"), "0");
+      assert.equal((await res.bytes()).byteLength, 0);
+    }
+    assert.equal(b.seen.length, 20);
+    assert.ok(b.seen.every((s) => s.bodyBytes === 64 * KiB), "every upload arrived whole");
+    // One pooled connection carries them (a second if a health check held the first).
+    assert.ok(b.connections.size <= 2, `${b.connections.size} backend connections`);
+    await waitFor(() => traces(sk).length === 20, "twenty traces");
+    for (const t of traces(sk)) {
+      const { rx, tx } = callStats(t);
+      assert.ok(rx > 64 * KiB && rx < 65 * KiB, `rx ${rx}: the upload and its headers`);
+      assert.ok(tx > 0 && tx < KiB, `tx ${tx}: the headers only`);
+    }
+  } finally {
+    await sk.stop();
+    await b.close();
+  }
+});
+
 Deno.test("a chunked 100 KiB download and a chunked 300 KB upload count their real length", async () => {
   const b = await startBackend("b1");
   const sk = await startSidekick(["--json", "--trace", "application", ...FAST, b.url]);
