@@ -8,7 +8,7 @@
  * a shared, noisy machine still compares like with like.
  *
  *   deno run -A bench/memory.ts [--rounds 3] [--seconds 4] [--warmup 1] [--workers 1]
- *     [--connections 64] [--workload small|1m|post] [--sidekick path/to/main.ts] [--bare]
+ *     [--connections 64] [--workload small|1m|post|put] [--sidekick path/to/main.ts] [--bare]
  *     [--probe] [--gc-trace] [--variant 'NAME=FLAG;FLAG;ENV=VALUE' ...]
  *
  * A variant's text after `=` is a `;`-separated list: items like `MALLOC_ARENA_MAX=2` (a name,
@@ -52,10 +52,13 @@ const ROUNDS = Number(values.rounds);
 const SECONDS = Number(values.seconds);
 const WARMUP = Number(values.warmup);
 const CONNECTIONS = Number(values.connections);
-/** `small`: GET of 2 bytes; `1m`: GET of 1 MiB; `post`: POST of 64 KiB answered with 2 bytes. */
+/**
+ * `small`: GET of 2 bytes; `1m`: GET of 1 MiB; `post`: POST of 64 KiB answered with 2 bytes; `put`:
+ * the same as a PUT (an S3 upload: sidekick keeps its body in memory for a retry).
+ */
 const WORKLOAD = values.workload;
-if (!["small", "1m", "post"].includes(WORKLOAD)) {
-  console.error(`--workload is small, 1m or post, not ${WORKLOAD}`);
+if (!["small", "1m", "post", "put"].includes(WORKLOAD)) {
+  console.error(`--workload is small, 1m, post or put, not ${WORKLOAD}`);
   Deno.exit(2);
 }
 const PATH = WORKLOAD === "1m" ? "/1m.bin" : "/small";
@@ -131,7 +134,7 @@ async function wrk(
   seconds: number,
   conns: number,
 ): Promise<{ requests: number; p99: number }> {
-  const post = WORKLOAD === "post" ? ["-s", `${dir}/post.lua`] : [];
+  const post = WORKLOAD === "post" || WORKLOAD === "put" ? ["-s", `${dir}/${WORKLOAD}.lua`] : [];
   const out = await new Deno.Command("wrk", {
     args: [
       "-t2",
@@ -223,10 +226,12 @@ const ports = fourPorts();
 await Deno.mkdir(`${dir}/www`, { mode: 0o755 });
 await Deno.chmod(`${dir}/www`, 0o755);
 await Deno.writeFile(`${dir}/www/1m.bin`, new Uint8Array(1 << 20).fill(120), { mode: 0o644 });
-await Deno.writeTextFile(
-  `${dir}/post.lua`,
-  `wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\n`,
-);
+for (const method of ["POST", "PUT"]) {
+  await Deno.writeTextFile(
+    `${dir}/${method.toLowerCase()}.lua`,
+    `wrk.method = "${method}"\nwrk.body = string.rep("x", 65536)\n`,
+  );
+}
 // nginx reads a POST's body (to discard it) before the connection takes the next request.
 const servers = ports.map((p) =>
   `server { listen 127.0.0.1:${p}; root ${dir}/www; client_body_buffer_size 128k;

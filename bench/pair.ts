@@ -6,7 +6,7 @@
  * seconds; proxies measured in the same window on the same core drift together, so their ratio
  * holds still (two copies of the same build agree within a few percent).
  *
- *   deno task bench:pair [--seconds 3] [--windows 6] [--path /small] [--post] [--traces]
+ *   deno task bench:pair [--seconds 3] [--windows 6] [--path /small] [--post] [--put] [--traces]
  *                        [--s3-headers] [--duties] [--sidekick NAME=path/to/main.ts ...]
  *                        [--flags "--retries 0"]
  *
@@ -16,7 +16,9 @@
  * `--sidekick NAME=PATH` — another checkout to compare with, e.g. a `git worktree` of main
  * before a change. Backends: four ports of one Deno server on the other CPUs (their CPU is not
  * counted), answering `/small` with 2 bytes, `/1m` with 1 MiB, and `/post` (what `--post` sends:
- * 64 KiB, as `deno task bench` does) with a chunked `ok` once the body is read. Needs Linux, wrk
+ * 64 KiB, as `deno task bench` does) with a chunked `ok` once the body is read, and `/put` (what
+ * `--put` sends: a 64 KiB PUT, an S3 upload, whose body sidekick keeps for a retry) as MinIO
+ * answers an upload, 200 with an empty body of declared length. Needs Linux, wrk
  * and taskset, and at least two CPUs. `--duties` adds a row `bare+duties`: the bare proxy doing
  * what sidekick must do per request beyond it (forwarding headers, a cancellable fetch, the
  * completion of the response; see bench/bare_proxy.ts), so that sidekick's ratio to it is the
@@ -139,6 +141,7 @@ async function main(): Promise<number> {
       windows: { type: "string", default: "6" },
       path: { type: "string" },
       post: { type: "boolean", default: false },
+      put: { type: "boolean", default: false },
       traces: { type: "boolean", default: false },
       "s3-headers": { type: "boolean", default: false },
       duties: { type: "boolean", default: false },
@@ -158,10 +161,11 @@ async function main(): Promise<number> {
     return 2;
   }
   const proxyCpu = String(cpus - 1);
-  const path = values.path ?? (values.post ? "/post" : "/small");
+  const method = values.put ? "PUT" : values.post ? "POST" : "GET";
+  const path = values.path ?? (values.put ? "/put" : values.post ? "/post" : "/small");
   let lua = "";
-  if (values.post) {
-    lua += `wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\n` +
+  if (method !== "GET") {
+    lua += `wrk.method = "${method}"\nwrk.body = string.rep("x", 65536)\n` +
       `wrk.headers["Content-Type"] = "application/octet-stream"\n`;
   }
   if (values["s3-headers"]) {
@@ -252,7 +256,7 @@ async function main(): Promise<number> {
     console.log(
       `bench:pair: ${rows.length} proxies on CPU ${proxyCpu}, wrk -t1 -c${connections} each on ` +
         `CPU ${loadCpus}, ${
-          values.post ? "POST 64 KiB" : "GET"
+          method === "GET" ? "GET" : `${method} 64 KiB`
         } ${path}, ${windows} windows of ${seconds} s; CPU µs per ` +
         `request (×bare in the same window)`,
     );

@@ -25,13 +25,13 @@ const cpus: Tool = navigator.hardwareConcurrency >= 2
 
 Deno.test({
   ...needing(
-    "bench:pair: a figure per proxy and a median, GET, and POST with the duties row and S3 headers",
+    "bench:pair: a figure per proxy and a median, GET, POST with the duties row and S3 headers, PUT",
     wrk,
     taskset,
     cpus,
   ),
   async fn() {
-    for (const extra of [[], ["--post", "--duties", "--s3-headers"]]) {
+    for (const extra of [[], ["--post", "--duties", "--s3-headers"], ["--put"]]) {
       const out = await new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", "bench/pair.ts", "--seconds", "1", "--windows", "1", ...extra],
         cwd: REPO,
@@ -43,6 +43,12 @@ Deno.test({
       const context = `${extra}: ${stdout}\n${new TextDecoder().decode(out.stderr)}`;
       assert.equal(out.code, 0, context);
       const duties = extra.includes("--duties");
+      const load = extra.includes("--put")
+        ? "PUT 64 KiB /put"
+        : extra.includes("--post")
+        ? "POST 64 KiB /post"
+        : "GET /small";
+      assert.ok(stdout.includes(`, ${load}, 1 windows`), context);
       const row = duties ? " {2}bare\\+duties \\d+ \\(\\d+\\.\\d\\d\\)" : "";
       assert.match(
         stdout,
