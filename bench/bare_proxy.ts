@@ -72,15 +72,22 @@ function endToEndList(headers: Headers, skip: readonly string[] = []): [string, 
   return out;
 }
 
+/** Whether sidekick keeps a body of this `Content-Length` for a retry (`--retry-buffer`, 1 MiB). */
+function keepable(length: string | null): boolean {
+  return length !== null && Number(length) <= 1 << 20;
+}
+
 /**
  * A request handler forwarding each request to the next backend in turn. With `duties`, it also
  * does what sidekick must do per request and a bare proxy need not — the floor of sidekick's
  * obligations rather than of the runtime, to tell them from the cost of sidekick's own code: the
  * client's `Host` kept (an HTTP client that allows it), `X-Forwarded-Host`, `X-Real-IP`,
  * `X-Forwarded-For` and `Accept-Encoding: identity` added, a fetch that can be cancelled (an
- * `AbortController` signal), `X-Proxy` and `Server` on the answer, and the server's completion of
- * the response awaited. Its headers go as plain lists built in one `forEach` pass (the cheapest
- * way the runtime offers), so that it is a floor, not a straw man.
+ * `AbortController` signal), `X-Proxy` and `Server` on the answer, the server's completion of
+ * the response awaited, and the body of a `PUT` with a `Content-Length` up to 1 MiB read whole
+ * before it is sent (sidekick keeps such a body so that a retry can send it again; `req.bytes()`,
+ * the cheapest read the runtime offers). Its headers go as plain lists built in one `forEach` pass
+ * (the cheapest way the runtime offers), so that it is a floor, not a straw man.
  */
 export function bareHandler(
   backends: string[],
@@ -107,7 +114,9 @@ export function bareHandler(
         const res = await fetch(backend + url.pathname + url.search, {
           method: req.method,
           headers,
-          body: req.body,
+          body: req.method === "PUT" && keepable(req.headers.get("content-length"))
+            ? await req.bytes()
+            : req.body,
           redirect: "manual",
           signal: new AbortController().signal,
           client,

@@ -208,7 +208,7 @@ export async function forward(
   let uploadLength: number | undefined; // the Content-Length of an upload passed through
   if (!BODYLESS_METHODS.has(method) && req.body !== null) {
     const length = retry && retry.retries > 0 && IDEMPOTENT_METHODS.has(method)
-      ? declaredLength(req.headers)
+      ? declaredLength(requestHeaders)
       : undefined;
     if (length !== undefined && length <= retry!.bufferBytes && retry!.memory.reserve(length)) {
       kept = length;
@@ -328,6 +328,13 @@ export async function forward(
   // A body held whole was sent in full; a streamed fixed-length one, once the backend answered.
   if (body !== null && upload === undefined) {
     requestBytes = kept > 0 ? kept : uploadLength ?? 0;
+  }
+  // No retry follows an answer: a body kept for one is let go now rather than when the response
+  // ends, which can be long after, and a buffer held that long is one V8 moves to its old space.
+  body = null;
+  if (kept > 0) {
+    retry!.memory.release(kept);
+    kept = 0;
   }
   // Who broke a body off: the client (gone), a stop, or else (its body failed) the backend.
   return relayResponse(upstream, {
