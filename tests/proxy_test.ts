@@ -398,6 +398,33 @@ Deno.test("forward: refused, then retried on another backend; the record says wh
   assert.equal(r.retryDenied, false);
 });
 
+Deno.test("forward: a kept upload's memory is given back once the backend answered, before the answer's body ends", async () => {
+  const { transport, calls } = fakeTransport(ok("ok", { headers: { "content-length": "2" } }));
+  const a = upBackend("http://a:1");
+  const { retry } = retries([a]);
+  const { ctx, records } = context(transport, { retry });
+  const { info, complete } = clientInfo();
+  const res = await forward(
+    new Request("http://h/p", {
+      method: "PUT",
+      body: new Blob([new Uint8Array(10)]).stream(),
+      headers: { "content-length": "10" },
+    }),
+    info,
+    a,
+    target,
+    ctx,
+  );
+  assert.equal(calls.length, 1);
+  assert.equal(retry.memory.held, 0, "no retry can follow an answer");
+  assert.equal(records.length, 0, "the answer's body (passed natively) has not ended yet");
+  complete();
+  await info.completed;
+  await res.body?.cancel();
+  assert.equal(records.length, 1);
+  assert.equal(records[0].requestBodyBytes, 10);
+});
+
 Deno.test("forward: an idempotent upload is kept and sent again whole; the memory is given back", async () => {
   const { transport, calls } = fakeTransport(fails(CLOSED), ok());
   const a = upBackend("http://a:1");
