@@ -207,8 +207,9 @@ export async function forward(
   let replayable = true;
   let uploadLength: number | undefined; // the Content-Length of an upload passed through
   if (!BODYLESS_METHODS.has(method) && req.body !== null) {
+    const declared = declaredLength(requestHeaders);
     const length = retry && retry.retries > 0 && IDEMPOTENT_METHODS.has(method)
-      ? declaredLength(requestHeaders)
+      ? declared
       : undefined;
     if (length !== undefined && length <= retry!.bufferBytes && retry!.memory.reserve(length)) {
       kept = length;
@@ -221,7 +222,7 @@ export async function forward(
         return answer(plainText(400, error), true);
       }
     } else {
-      uploadLength = declaredLength(requestHeaders);
+      uploadLength = declared;
       // Chunked: counted as it passes; a fixed-length body keeps the native pass-through.
       if (uploadLength === undefined) upload = new MeteredBody(req.body);
       body = upload ? upload.stream : req.body;
