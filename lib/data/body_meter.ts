@@ -321,10 +321,7 @@ export function relayResponse(
   options: RelayOptions,
 ): Response | Promise<Response> {
   const source = upstream.body;
-  if (NULL_BODY_STATUS.has(upstream.status)) {
-    source?.cancel().catch(() => {});
-    return respond(null, init, options, { bytes: 0, completed: true });
-  }
+  if (NULL_BODY_STATUS.has(upstream.status)) return respondEmpty(source, init, options);
   if (source === null || options.method === "HEAD") {
     return respond(source, init, options, { bytes: 0, completed: true });
   }
@@ -333,12 +330,8 @@ export function relayResponse(
   const declared = declaredLength(
     Array.isArray(list) ? list as [string, string][] : upstream.headers,
   );
-  if (declared === 0) {
-    // Declared empty (what MinIO answers an upload with): nothing to read or to pass, and the
-    // server writes the head alone. Cancelling the finished body keeps its connection pooled.
-    source.cancel().catch(() => {});
-    return respond(null, init, options, { bytes: 0, completed: true });
-  }
+  // Declared empty (what MinIO answers an upload with): nothing to read or to pass.
+  if (declared === 0) return respondEmpty(source, init, options);
   if (declared !== undefined && declared <= (options.wholeUpTo ?? 0)) {
     return relayWhole(upstream, init, options);
   }
@@ -375,6 +368,19 @@ function respond(
   }
   if (now) options.onEnd(now);
   return response;
+}
+
+/**
+ * The response without a body for an answer that has none, reported at once: the server writes
+ * the head alone. `source` is cancelled (a finished body: its connection stays pooled).
+ */
+function respondEmpty(
+  source: ReadableStream<Uint8Array> | null,
+  init: ResponseInit,
+  options: RelayOptions,
+): Response {
+  source?.cancel().catch(() => {});
+  return respond(null, init, options, { bytes: 0, completed: true });
 }
 
 /** The response for a body that failed while read: it breaks off right after its head. */
