@@ -36,12 +36,11 @@ export function connectionTokens(value: string | null | undefined): string[] | u
   return tokens.length > 0 ? tokens : undefined;
 }
 
-/** `list` without the headers `Connection` named (`value`: its value as the list read it). */
+/** `list` without the headers `named` (the {@linkcode connectionTokens} of its message). */
 function withoutNamed(
   list: [string, string][],
-  value: string | undefined,
+  named: readonly string[] | undefined,
 ): [string, string][] {
-  const named = connectionTokens(value);
   return named ? list.filter(([name]) => !named.includes(name)) : list;
 }
 
@@ -96,7 +95,7 @@ export function upstreamHeaderList(incoming: Headers, info: ForwardInfo): [strin
     }
     if (!HOP_BY_HOP.has(name)) out.push([name, value]);
   });
-  const kept = withoutNamed(out, connection);
+  const kept = withoutNamed(out, connectionTokens(connection));
   kept.push(
     ["host", info.host],
     ["x-forwarded-host", forwardedHost],
@@ -127,12 +126,11 @@ export function downstreamHeaderList(upstream: Headers): [string, string][] {
       out.push([name, value]);
     }
   });
-  const kept = withoutNamed(out, connection);
+  const named = connectionTokens(connection);
+  const kept = withoutNamed(out, named);
   kept.push(["x-proxy", "true"]);
   // A `Server` that `Connection` named has left the list: sidekick names itself then.
-  if (!server || (kept !== out && !kept.some(([name]) => name === "server"))) {
-    kept.push(["server", "SideKick"]);
-  }
+  if (!server || named?.includes("server")) kept.push(["server", "SideKick"]);
   return kept;
 }
 
