@@ -206,25 +206,17 @@ async function main(): Promise<number> {
       }).spawn();
       rows.push({ name, port, child });
     };
-    start("bare", [
+    const bare = (...extra: string[]) => [
       "run",
       "-A",
       `${REPO}bench/bare_proxy.ts`,
+      ...extra,
       "--port",
       "PORT",
       ...ports.map((p) => `http://127.0.0.1:${p}`),
-    ]);
-    if (values.duties) {
-      start("bare+duties", [
-        "run",
-        "-A",
-        `${REPO}bench/bare_proxy.ts`,
-        "--duties",
-        "--port",
-        "PORT",
-        ...ports.map((p) => `http://127.0.0.1:${p}`),
-      ]);
-    }
+    ];
+    start("bare", bare());
+    if (values.duties) start("bare+duties", bare("--duties"));
     const sidekicks = [`sidekick=${REPO}main.ts`, ...values.sidekick];
     for (const spec of sidekicks) {
       const at = spec.indexOf("=");
